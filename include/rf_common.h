@@ -1,0 +1,75 @@
+/* Internal helpers shared by every module: error recording and propagation,
+ * logging, checked size arithmetic. Not part of the public API. */
+#ifndef RF_COMMON_H
+#define RF_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "refit.h"
+
+#define RF_NAME_MAX 256 /* longest tensor/param name we accept, incl. NUL */
+
+/* ---- errors ------------------------------------------------------------
+ * The first function that sees an error records a message with rf_error();
+ * callers only propagate the status. The message is per thread and keeps the
+ * FIRST cause until rf_err_clear(): later rf_error() calls do not overwrite
+ * it (they still return their code). The message is prefixed "rank R: " once
+ * rf_log_set_rank() has been called. */
+refit_status rf_error(refit_status code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Like rf_error but overwrites any earlier message (used when a remote
+ * rank's cause replaces a local "someone failed" status). */
+refit_status rf_error_replace(refit_status code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+const char *rf_err_msg(void); /* "" when none */
+void rf_err_clear(void);
+
+#define RF_CHECK(call)                         \
+    do {                                       \
+        refit_status rf_check_st_ = (call);    \
+        if (rf_check_st_ != REFIT_OK)          \
+            return rf_check_st_;               \
+    } while (0)
+
+/* Requires a `refit_status st` variable in scope. */
+#define RF_CHECK_GOTO(call, label) \
+    do {                           \
+        st = (call);               \
+        if (st != REFIT_OK)        \
+            goto label;            \
+    } while (0)
+
+/* ---- logging -----------------------------------------------------------
+ * REFIT_LOG=warn|info|debug (default warn), REFIT_LOG_SUBSYS=comma list
+ * (default all). Lines: "refit r3/8 host:pid subsys: message" on stderr. */
+typedef enum { RF_LOG_ERROR = 0, RF_LOG_WARN, RF_LOG_INFO, RF_LOG_DEBUG } rf_log_level_t;
+void rf_log_set_rank(int rank, int world); /* rank -1 = not under MPI */
+int rf_log_rank(void);
+bool rf_log_enabled(rf_log_level_t lvl, const char *subsys);
+void rf_log(rf_log_level_t lvl, const char *subsys, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define RF_WARN(sub, ...) rf_log(RF_LOG_WARN, sub, __VA_ARGS__)
+#define RF_INFO(sub, ...) rf_log(RF_LOG_INFO, sub, __VA_ARGS__)
+#define RF_DEBUG(sub, ...) rf_log(RF_LOG_DEBUG, sub, __VA_ARGS__)
+
+/* ---- checked arithmetic (false on overflow; *out untouched then) ------- */
+static inline bool rf_mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    uint64_t r;
+    if (__builtin_mul_overflow(a, b, &r)) return false;
+    *out = r;
+    return true;
+}
+static inline bool rf_add_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    uint64_t r;
+    if (__builtin_add_overflow(a, b, &r)) return false;
+    *out = r;
+    return true;
+}
+
+/* Monotonic wall clock in seconds. */
+double rf_now(void);
+
+#endif

@@ -1,0 +1,75 @@
+/* safetensors files (SPEC §6): a validating reader over mmap and a writer.
+ * Every error names the file and, where it applies, the byte offset. */
+#ifndef RF_SAFETENSORS_H
+#define RF_SAFETENSORS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rf_common.h"
+
+typedef enum {
+    RF_DT_BOOL, RF_DT_U8, RF_DT_I8, RF_DT_U16, RF_DT_I16, RF_DT_U32, RF_DT_I32,
+    RF_DT_U64, RF_DT_I64, RF_DT_F16, RF_DT_BF16, RF_DT_F32, RF_DT_F64,
+    RF_DT_F8_E4M3, RF_DT_F8_E5M2,
+    RF_DT_COUNT
+} rf_dtype_t;
+
+const char *rf_dtype_name(rf_dtype_t dt); /* "BF16", "F8_E4M3", ... */
+size_t rf_dtype_size(rf_dtype_t dt);      /* bytes per element */
+bool rf_dtype_parse(const char *name, rf_dtype_t *out);
+
+#define RF_ST_MAX_DIMS 8
+#define RF_ST_MAX_HEADER 100000000ull /* SPEC §6: N <= 100,000,000 */
+
+typedef struct {
+    const char *name;  /* owned by the file object */
+    rf_dtype_t dtype;
+    int ndim;
+    uint64_t shape[RF_ST_MAX_DIMS];
+    uint64_t nelem;
+    uint64_t begin, end; /* [begin, end) relative to the data buffer */
+} rf_st_tensor_t;
+
+typedef struct rf_st_file rf_st_file_t;
+
+/* Maps and validates a whole file (every rule of SPEC §6). */
+refit_status rf_st_open(const char *path, rf_st_file_t **out);
+/* Validates a file image held in memory; `buf` is borrowed and must outlive
+ * the object. `label` names it in errors. Used by rf_st_open and the fuzzer. */
+refit_status rf_st_parse(const void *buf, size_t len, const char *label, rf_st_file_t **out);
+void rf_st_close(rf_st_file_t *f);
+
+const char *rf_st_label(const rf_st_file_t *f);
+size_t rf_st_count(const rf_st_file_t *f);
+/* Tensors in data-offset order. */
+const rf_st_tensor_t *rf_st_at(const rf_st_file_t *f, size_t i);
+const rf_st_tensor_t *rf_st_find(const rf_st_file_t *f, const char *name); /* NULL if absent */
+const uint8_t *rf_st_data(const rf_st_file_t *f, const rf_st_tensor_t *t);
+uint64_t rf_st_data_start(const rf_st_file_t *f); /* file offset of the data buffer (8 + N) */
+const char *rf_st_meta(const rf_st_file_t *f, const char *key); /* __metadata__ value or NULL */
+size_t rf_st_meta_count(const rf_st_file_t *f);
+void rf_st_meta_at(const rf_st_file_t *f, size_t i, const char **key, const char **value);
+
+/* ---- writer -------------------------------------------------------------
+ * Collect tensor declarations, then write the file in one pass: header
+ * (padded with spaces to a multiple of 8), then each tensor's bytes in the
+ * order added. The file is written to PATH.tmp and renamed, so a reader never
+ * sees a half-written file. */
+typedef struct rf_st_writer rf_st_writer_t;
+
+/* Fills `nbytes` bytes of tensor number `index` (order of rf_st_writer_add) at dst. */
+typedef refit_status (*rf_st_fill_fn)(void *user, size_t index, uint8_t *dst, uint64_t nbytes);
+
+refit_status rf_st_writer_create(rf_st_writer_t **out);
+void rf_st_writer_destroy(rf_st_writer_t *w);
+/* `data` (nelem * dtype size bytes) is copied at write time if not NULL;
+ * when NULL the fill callback provides the bytes. */
+refit_status rf_st_writer_add(rf_st_writer_t *w, const char *name, rf_dtype_t dtype, int ndim,
+                              const uint64_t *shape, const void *data);
+refit_status rf_st_writer_meta(rf_st_writer_t *w, const char *key, const char *value);
+refit_status rf_st_writer_write(rf_st_writer_t *w, const char *path, rf_st_fill_fn fill,
+                                void *user);
+
+#endif
