@@ -27,7 +27,6 @@ import tempfile
 import traceback
 from contextlib import redirect_stdout
 
-import ml_dtypes
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -76,7 +76,7 @@ def _no_duplicates(path):
     return hook
 
 
-def _parse_header(path, raw, file_size):
+def _parse_header(path, raw):
     """Decode and validate the JSON header bytes; return (entries, metadata)."""
     if not raw or raw[:1] != b"{":
         raise SafetensorsError(path, 8, "header does not start with '{'")
@@ -161,7 +161,7 @@ class File:
             if 8 + n > size:
                 raise SafetensorsError(path, 0, f"header length {n} runs past end of file ({size} bytes)")
             raw = f.read(n)
-        self.entries, self.metadata = _parse_header(path, raw, size)
+        self.entries, self.metadata = _parse_header(path, raw)
         self.data_start = 8 + n
         _check_tiling(path, self.entries, self.data_start, size - self.data_start)
         self._mm = None
