@@ -1,0 +1,645 @@
+/* fp8 quantization kernels (SPEC §4), bit-identical to kernels/quant_ref.c.
+ *
+ * Numerics: one IEEE fp32 operation per step, as the reference. Products use
+ * __fmul_rn (never contracted into an FMA), divisions __fdiv_rn (IEEE, not
+ * the fast approximate '/' of -use_fast_math), and the final rounding is the
+ * hardware cvt.rn.satfinite.e4m3x2.f32 (round to nearest even, sign kept,
+ * ±448 beyond range), which the reference mirrors.
+ *
+ * amax: non-negative floats order like their bit patterns, so max |x| over
+ * bf16 is an integer max of (bits & 0x7FFF); the same max says whether a
+ * NaN/Inf is present (>= 0x7F80). The first bad element is kept in the
+ * workspace as key = index << 1 | is_inf, reduced with atomicMin, so the
+ * smallest key is the first bad element in row-major order.
+ *
+ * Layout of the work:
+ *   fp8-tensor  two kernels: grid-wide amax (atomicMax into the workspace),
+ *               then quantize; the second walks the tensor backwards so its
+ *               first reads hit what the amax pass left in L2.
+ *   fp8-row     one CTA per row; a row up to 32768 columns is held in
+ *               registers between its amax and its quantization (one read).
+ *   fp8-block   one CTA per 128x128 block, held in registers (one read).
+ * Loads are 16 bytes (8 bf16) when the pointers and the row length allow,
+ * otherwise one element at a time (same results, slower). */
+#include <cuda_fp8.h>
+#include <cuda_runtime.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "quant_cuda.h"
+
+namespace {
+
+/* SPEC §4 constants, spelled as in quant_ref.c. */
+constexpr float kMinScale = 1.0f / (448.0f * 512.0f);
+constexpr float kR448 = (float)(1.0 / 448.0);
+constexpr float kBlockAmaxMin = 1e-4f;
+constexpr uint32_t kAbsInf = 0x7F80u;
+constexpr unsigned long long kNoBad = ~0ull;
+constexpr int kBlock = RF_Q_BLOCK;
+constexpr int kThreads = 256;    /* tensor and block kernels */
+constexpr int kRowRegChunks = 4; /* 16-byte chunks per thread kept by the row kernel */
+constexpr int kUnroll = 4;       /* loads in flight per thread, tensor kernels */
+
+struct Ws {
+    uint32_t amax_bits;
+    uint32_t pad;
+    unsigned long long bad_key;
+};
+static_assert(sizeof(Ws) <= RF_QCU_WORKSPACE_BYTES, "workspace too small");
+
+/* ---- scales, one IEEE op per step --------------------------------------- */
+
+__device__ __forceinline__ float bf16f(uint32_t b) { return __uint_as_float(b << 16); }
+
+__device__ __forceinline__ float tensor_scale(uint32_t amax_bits) {
+    return fmaxf(__fdiv_rn(bf16f(amax_bits), 448.0f), kMinScale);
+}
+__device__ __forceinline__ float row_scale(uint32_t amax_bits) {
+    return fmaxf(__fmul_rn(bf16f(amax_bits), kR448), kMinScale);
+}
+__device__ __forceinline__ float block_scale(uint32_t amax_bits) {
+    return __fmul_rn(fmaxf(bf16f(amax_bits), kBlockAmaxMin), kR448);
+}
+
+/* x * inv (fp8-tensor, fp8-block) or x / s (fp8-row). */
+struct MulOp {
+    float inv;
+    __device__ __forceinline__ float operator()(float x) const { return __fmul_rn(x, inv); }
+};
+struct DivOp {
+    float s;
+    __device__ __forceinline__ float operator()(float x) const { return __fdiv_rn(x, s); }
+};
+
+__device__ __forceinline__ float clamp448(float v) { return fminf(fmaxf(v, -448.0f), 448.0f); }
+
+/* Two bf16 packed in a word -> two e4m3fn bytes (low element in the low byte). */
+template <class Op> __device__ __forceinline__ uint32_t quant2(uint32_t w, Op op) {
+    float lo = clamp448(op(bf16f(w & 0xFFFFu)));
+    float hi = clamp448(op(__uint_as_float(w & 0xFFFF0000u)));
+    return __nv_cvt_float2_to_fp8x2(make_float2(lo, hi), __NV_SATFINITE, __NV_E4M3);
+}
+
+/* ---- chunk = the unit one thread loads: 8 bf16 (uint4) or 1 bf16 -------- */
+
+template <int W> struct Chunk;
+template <> struct Chunk<8> {
+    typedef uint4 in_t;
+    typedef uint2 out_t;
+};
+template <> struct Chunk<1> {
+    typedef uint16_t in_t;
+    typedef uint8_t out_t;
+};
+
+__device__ __forceinline__ uint32_t absmax(uint4 v) {
+    const uint32_t m = 0x7FFF7FFFu;
+    uint32_t p = __vmaxu2(__vmaxu2(v.x & m, v.y & m), __vmaxu2(v.z & m, v.w & m));
+    return max(p & 0xFFFFu, p >> 16);
+}
+__device__ __forceinline__ uint32_t absmax(uint16_t v) { return v & 0x7FFFu; }
+
+template <class Op> __device__ __forceinline__ uint2 quant(uint4 v, Op op) {
+    uint2 o;
+    o.x = quant2(v.x, op) | quant2(v.y, op) << 16;
+    o.y = quant2(v.z, op) | quant2(v.w, op) << 16;
+    return o;
+}
+template <class Op> __device__ __forceinline__ uint8_t quant(uint16_t v, Op op) {
+    return (uint8_t)quant2(v, op);
+}
+
+__device__ __forceinline__ unsigned long long key_of(uint32_t h, int64_t idx) {
+    uint32_t a = h & 0x7FFFu;
+    if (a < kAbsInf) return kNoBad;
+    return (unsigned long long)idx << 1 | (a == kAbsInf ? 1u : 0u);
+}
+/* Smallest key in a chunk whose first element has flat index idx. Rare path. */
+__device__ __forceinline__ unsigned long long bad_key(uint4 v, int64_t idx) {
+    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+    unsigned long long k = kNoBad;
+    for (int i = 0; i < 4; i++) {
+        k = min(k, key_of(w[i] & 0xFFFFu, idx + 2 * i));
+        k = min(k, key_of(w[i] >> 16, idx + 2 * i + 1));
+    }
+    return k;
+}
+__device__ __forceinline__ unsigned long long bad_key(uint16_t v, int64_t idx) {
+    return key_of(v, idx);
+}
+
+/* Streaming loads/stores: each input byte is read once per pass and each
+ * output byte written once, so keep them from evicting what will be reused. */
+template <class T> __device__ __forceinline__ T load(const T *p) { return __ldcs(p); }
+template <class T> __device__ __forceinline__ void store(T *p, T v) { __stcs(p, v); }
+
+/* Max over the CTA (blockDim a multiple of 32); every thread gets it. */
+__device__ uint32_t block_max(uint32_t m) {
+    __shared__ uint32_t part[32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    m = __reduce_max_sync(0xFFFFFFFFu, m);
+    if (lane == 0) part[warp] = m;
+    __syncthreads();
+    if (warp == 0) {
+        m = lane < (int)(blockDim.x >> 5) ? part[lane] : 0u;
+        m = __reduce_max_sync(0xFFFFFFFFu, m);
+        if (lane == 0) part[0] = m;
+    }
+    __syncthreads();
+    return part[0];
+}
+
+__global__ void k_init(Ws *ws) {
+    ws->amax_bits = 0;
+    ws->bad_key = kNoBad;
+}
+
+/* ---- fp8-tensor ---------------------------------------------------------- */
+
+/* Elements past the last whole chunk (n % W of them), done by one thread. */
+__device__ void tensor_tail_amax(const uint16_t *x, int64_t from, int64_t n, uint32_t *m,
+                                 unsigned long long *key) {
+    for (int64_t i = from; i < n; i++) {
+        *m = max(*m, absmax(x[i]));
+        *key = min(*key, key_of(x[i], i));
+    }
+}
+
+template <int W>
+__global__ void __launch_bounds__(kThreads)
+    k_tensor_amax(const uint16_t *__restrict__ x, int64_t n, Ws *ws) {
+    typedef typename Chunk<W>::in_t in_t;
+    const in_t *xv = reinterpret_cast<const in_t *>(x);
+    const int64_t nchunk = n / W, stride = (int64_t)gridDim.x * blockDim.x;
+    const int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    uint32_t m = 0;
+    unsigned long long key = kNoBad;
+    for (int64_t c = t; c < nchunk; c += kUnroll * stride) {
+        in_t v[kUnroll];
+#pragma unroll
+        for (int j = 0; j < kUnroll; j++)
+            if (c + j * stride < nchunk)
+                v[j] = __ldg(xv + c + j * stride); /* kept in L2 for pass 2 */
+#pragma unroll
+        for (int j = 0; j < kUnroll; j++) {
+            if (c + j * stride >= nchunk) break;
+            uint32_t a = absmax(v[j]);
+            m = max(m, a);
+            if (a >= kAbsInf) key = min(key, bad_key(v[j], (c + j * stride) * W));
+        }
+    }
+    if (t == 0) tensor_tail_amax(x, nchunk * W, n, &m, &key);
+    m = block_max(m);
+    if (threadIdx.x == 0) atomicMax(&ws->amax_bits, m);
+    if (key != kNoBad) atomicMin(&ws->bad_key, key);
+}
+
+template <int W>
+__global__ void __launch_bounds__(kThreads)
+    k_tensor_quant(const uint16_t *__restrict__ x, int64_t n, uint8_t *__restrict__ out,
+                   float *scales, const Ws *ws) {
+    typedef typename Chunk<W>::in_t in_t;
+    typedef typename Chunk<W>::out_t out_t;
+    if (ws->bad_key != kNoBad) return; /* rejected: write nothing */
+    const float s = tensor_scale(ws->amax_bits);
+    const MulOp op{__fdiv_rn(1.0f, s)};
+    const in_t *xv = reinterpret_cast<const in_t *>(x);
+    out_t *ov = reinterpret_cast<out_t *>(out);
+    const int64_t nchunk = n / W, stride = (int64_t)gridDim.x * blockDim.x;
+    const int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    /* Backwards: the amax pass ended on the tail, which is still in L2. */
+    for (int64_t k = t; k < nchunk; k += kUnroll * stride) {
+        in_t v[kUnroll];
+#pragma unroll
+        for (int j = 0; j < kUnroll; j++)
+            if (k + j * stride < nchunk) v[j] = load(xv + nchunk - 1 - (k + j * stride));
+#pragma unroll
+        for (int j = 0; j < kUnroll; j++)
+            if (k + j * stride < nchunk) store(ov + nchunk - 1 - (k + j * stride), quant(v[j], op));
+    }
+    if (t == 0) {
+        for (int64_t i = nchunk * W; i < n; i++)
+            out[i] = quant(x[i], op);
+        scales[0] = s;
+    }
+}
+
+/* ---- fp8-row ------------------------------------------------------------- */
+
+/* Bad row: every thread reports the first bad element among its chunks. */
+template <int W, int K>
+__device__ void row_report(const typename Chunk<W>::in_t (&v)[K], int64_t nchunk, int64_t base,
+                           Ws *ws) {
+    unsigned long long key = kNoBad;
+#pragma unroll
+    for (int j = 0; j < K; j++) {
+        int64_t c = threadIdx.x + (int64_t)j * blockDim.x;
+        if (c < nchunk) key = min(key, bad_key(v[j], base + c * W));
+    }
+    if (key != kNoBad) atomicMin(&ws->bad_key, key);
+}
+
+/* One CTA per row, the row held in registers: K chunks of 8 per thread.
+ * Requires cols % 8 == 0, cols <= 8 * K * blockDim, 16-byte aligned rows. */
+template <int K>
+__global__ void __launch_bounds__(1024)
+    k_row_reg(const uint16_t *__restrict__ x, int64_t cols, uint8_t *__restrict__ out,
+              float *scales, Ws *ws) {
+    const int64_t row = blockIdx.x, nchunk = cols / 8;
+    const uint4 *xr = reinterpret_cast<const uint4 *>(x + row * cols);
+    uint2 *qr = reinterpret_cast<uint2 *>(out + row * cols);
+    uint4 v[K];
+    uint32_t m = 0;
+#pragma unroll
+    for (int j = 0; j < K; j++) {
+        int64_t c = threadIdx.x + (int64_t)j * blockDim.x;
+        v[j] = c < nchunk ? load(xr + c) : make_uint4(0, 0, 0, 0);
+        m = max(m, absmax(v[j]));
+    }
+    m = block_max(m);
+    if (m >= kAbsInf) return row_report<8, K>(v, nchunk, row * cols, ws);
+    const DivOp op{row_scale(m)};
+#pragma unroll
+    for (int j = 0; j < K; j++) {
+        int64_t c = threadIdx.x + (int64_t)j * blockDim.x;
+        if (c < nchunk) store(qr + c, quant(v[j], op));
+    }
+    if (threadIdx.x == 0) scales[row] = op.s;
+}
+
+/* Any row: amax pass, then a second pass that re-reads the row (from L1/L2).
+ * For rows too long for registers (W = 8) or unaligned/odd rows (W = 1). */
+template <int W>
+__global__ void __launch_bounds__(kThreads)
+    k_row_loop(const uint16_t *__restrict__ x, int64_t cols, uint8_t *__restrict__ out,
+               float *scales, Ws *ws) {
+    typedef typename Chunk<W>::in_t in_t;
+    typedef typename Chunk<W>::out_t out_t;
+    const int64_t row = blockIdx.x, nchunk = cols / W;
+    const in_t *xr = reinterpret_cast<const in_t *>(x + row * cols);
+    out_t *qr = reinterpret_cast<out_t *>(out + row * cols);
+    uint32_t m = 0;
+    for (int64_t c = threadIdx.x; c < nchunk; c += blockDim.x)
+        m = max(m, absmax(__ldg(xr + c)));
+    m = block_max(m);
+    if (m >= kAbsInf) {
+        unsigned long long key = kNoBad;
+        for (int64_t c = threadIdx.x; c < nchunk; c += blockDim.x)
+            key = min(key, bad_key(xr[c], row * cols + c * W));
+        if (key != kNoBad) atomicMin(&ws->bad_key, key);
+        return;
+    }
+    const DivOp op{row_scale(m)};
+    for (int64_t c = threadIdx.x; c < nchunk; c += blockDim.x)
+        store(qr + c, quant(load(xr + c), op));
+    if (threadIdx.x == 0) scales[row] = op.s;
+}
+
+/* ---- fp8-block ------------------------------------------------------------ */
+
+/* One CTA of kThreads per 128x128 block, held in registers: chunk c of the
+ * block (8 bf16) is row c / 16, chunk column c % 16; a warp covers whole
+ * 256-byte row segments, so loads coalesce. Needs cols % 8 == 0 and aligned
+ * pointers (then ragged edge blocks still hold whole chunks). */
+__global__ void __launch_bounds__(kThreads)
+    k_block_reg(const uint16_t *__restrict__ x, int64_t rows, int64_t cols,
+                uint8_t *__restrict__ out, float *scales, Ws *ws) {
+    constexpr int CPR = kBlock / 8, K = kBlock * CPR / kThreads;
+    const int64_t nbc = (cols + kBlock - 1) / kBlock;
+    const int64_t r0 = blockIdx.x / nbc * kBlock, c0 = blockIdx.x % nbc * kBlock;
+    const int64_t brows = min((int64_t)kBlock, rows - r0), bcols = min((int64_t)kBlock, cols - c0);
+    uint4 v[K];
+    uint32_t m = 0;
+#pragma unroll
+    for (int j = 0; j < K; j++) {
+        const int c = threadIdx.x + j * kThreads, r = c / CPR, cc = c % CPR;
+        const bool ok = r < brows && cc * 8 < bcols;
+        v[j] = ok ? load(reinterpret_cast<const uint4 *>(x + (r0 + r) * cols + c0 + cc * 8))
+                  : make_uint4(0, 0, 0, 0);
+        m = max(m, absmax(v[j]));
+    }
+    m = block_max(m);
+    if (m >= kAbsInf) {
+        unsigned long long key = kNoBad;
+#pragma unroll
+        for (int j = 0; j < K; j++) {
+            const int c = threadIdx.x + j * kThreads, r = c / CPR, cc = c % CPR;
+            if (r < brows && cc * 8 < bcols)
+                key = min(key, bad_key(v[j], (r0 + r) * cols + c0 + cc * 8));
+        }
+        if (key != kNoBad) atomicMin(&ws->bad_key, key);
+        return;
+    }
+    const float sf = block_scale(m);
+    const MulOp op{__fdiv_rn(1.0f, sf)};
+#pragma unroll
+    for (int j = 0; j < K; j++) {
+        const int c = threadIdx.x + j * kThreads, r = c / CPR, cc = c % CPR;
+        if (r < brows && cc * 8 < bcols)
+            store(reinterpret_cast<uint2 *>(out + (r0 + r) * cols + c0 + cc * 8), quant(v[j], op));
+    }
+    if (threadIdx.x == 0) scales[blockIdx.x] = sf; /* [nbr, nbc] row-major */
+}
+
+/* Any block, one element at a time: amax pass, then a second pass re-reading
+ * the block (from L1/L2). For unaligned pointers or cols % 8 != 0. */
+__global__ void __launch_bounds__(kThreads)
+    k_block_loop(const uint16_t *__restrict__ x, int64_t rows, int64_t cols,
+                 uint8_t *__restrict__ out, float *scales, Ws *ws) {
+    const int64_t nbc = (cols + kBlock - 1) / kBlock;
+    const int64_t r0 = blockIdx.x / nbc * kBlock, c0 = blockIdx.x % nbc * kBlock;
+    const int brows = (int)min((int64_t)kBlock, rows - r0),
+              bcols = (int)min((int64_t)kBlock, cols - c0);
+    const int nelem = brows * bcols;
+    const uint16_t *xb = x + r0 * cols + c0;
+    uint32_t m = 0;
+    for (int e = threadIdx.x; e < nelem; e += kThreads)
+        m = max(m, absmax(xb[e / bcols * cols + e % bcols]));
+    m = block_max(m);
+    if (m >= kAbsInf) {
+        unsigned long long key = kNoBad;
+        for (int e = threadIdx.x; e < nelem; e += kThreads) {
+            const int64_t off = e / bcols * cols + e % bcols;
+            key = min(key, key_of(xb[off], r0 * cols + c0 + off));
+        }
+        if (key != kNoBad) atomicMin(&ws->bad_key, key);
+        return;
+    }
+    const float sf = block_scale(m);
+    const MulOp op{__fdiv_rn(1.0f, sf)};
+    for (int e = threadIdx.x; e < nelem; e += kThreads) {
+        const int64_t off = e / bcols * cols + e % bcols;
+        out[r0 * cols + c0 + off] = quant(xb[off], op);
+    }
+    if (threadIdx.x == 0) scales[blockIdx.x] = sf;
+}
+
+/* ---- test hook ------------------------------------------------------------ */
+
+__global__ void k_convert_bits(uint32_t first, uint64_t count, uint8_t *out) {
+    const uint64_t stride = (uint64_t)gridDim.x * blockDim.x;
+    for (uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride)
+        out[i] =
+            __nv_cvt_float_to_fp8(__uint_as_float(first + (uint32_t)i), __NV_SATFINITE, __NV_E4M3);
+}
+
+/* ---- host side ------------------------------------------------------------ */
+
+refit_status cuda_error(cudaError_t e, const char *what) {
+    return rf_error(REFIT_ERR_DEVICE, "%s: %s (%s)", what, cudaGetErrorString(e),
+                    cudaGetErrorName(e));
+}
+
+refit_status launch_status(rf_qscheme_t s, int64_t rows, int64_t cols) {
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) return REFIT_OK;
+    return rf_error(REFIT_ERR_DEVICE, "quantize %s [%" PRId64 ", %" PRId64 "]: launch: %s",
+                    rf_q_scheme_name(s), rows, cols, cudaGetErrorString(e));
+}
+
+refit_status sm_count(int *out) {
+    int dev = 0, n = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+    if (e != cudaSuccess) return cuda_error(e, "quantize: device query");
+    *out = n;
+    return REFIT_OK;
+}
+
+/* Grid for a grid-stride kernel over nchunk chunks, kUnroll per thread per
+ * step: enough CTAs to fill the GPU a few times over, no more. */
+unsigned stride_grid(int64_t nchunk, int sms) {
+    int64_t want = (nchunk + (int64_t)kThreads * kUnroll - 1) / ((int64_t)kThreads * kUnroll);
+    int64_t cap = (int64_t)sms * 8;
+    return (unsigned)(want < 1 ? 1 : (want < cap ? want : cap));
+}
+
+refit_status launch_tensor(const uint16_t *x, int64_t n, bool vec, uint8_t *out, float *scales,
+                           Ws *ws, cudaStream_t st) {
+    int sms;
+    RF_CHECK(sm_count(&sms));
+    const unsigned grid = stride_grid(vec ? n / 8 : n, sms);
+    if (vec) {
+        k_tensor_amax<8><<<grid, kThreads, 0, st>>>(x, n, ws);
+        k_tensor_quant<8><<<grid, kThreads, 0, st>>>(x, n, out, scales, ws);
+    } else {
+        k_tensor_amax<1><<<grid, kThreads, 0, st>>>(x, n, ws);
+        k_tensor_quant<1><<<grid, kThreads, 0, st>>>(x, n, out, scales, ws);
+    }
+    return REFIT_OK;
+}
+
+unsigned round_warp(int64_t n) { return (unsigned)((n + 31) / 32 * 32); }
+
+void launch_row(const uint16_t *x, int64_t rows, int64_t cols, bool vec, uint8_t *out,
+                float *scales, Ws *ws, cudaStream_t st) {
+    if (rows == 0) return;
+    const int64_t nchunk = vec ? cols / 8 : cols;
+    const int64_t reg_threads = round_warp((nchunk + kRowRegChunks - 1) / kRowRegChunks);
+    const unsigned loop_threads =
+        nchunk >= kThreads ? kThreads : (nchunk < 32 ? 32 : round_warp(nchunk));
+    const unsigned grid = (unsigned)rows, threads = reg_threads < 32 ? 32 : (unsigned)reg_threads;
+    if (vec && reg_threads <= 1024)
+        k_row_reg<kRowRegChunks><<<grid, threads, 0, st>>>(x, cols, out, scales, ws);
+    else if (vec)
+        k_row_loop<8><<<grid, loop_threads, 0, st>>>(x, cols, out, scales, ws);
+    else
+        k_row_loop<1><<<grid, loop_threads, 0, st>>>(x, cols, out, scales, ws);
+}
+
+void launch_block(const uint16_t *x, int64_t rows, int64_t cols, bool vec, uint8_t *out,
+                  float *scales, Ws *ws, cudaStream_t st) {
+    const int64_t nblocks = (int64_t)rf_q_scale_count(RF_Q_FP8_BLOCK, rows, cols);
+    if (nblocks == 0) return;
+    if (vec)
+        k_block_reg<<<(unsigned)nblocks, kThreads, 0, st>>>(x, rows, cols, out, scales, ws);
+    else
+        k_block_loop<<<(unsigned)nblocks, kThreads, 0, st>>>(x, rows, cols, out, scales, ws);
+}
+
+refit_status check_args(rf_qscheme_t s, const uint16_t *x, int64_t rows, int64_t cols,
+                        const uint8_t *out, const float *scales, const void *ws, size_t ws_bytes,
+                        int64_t *n) {
+    uint64_t nn = 0;
+    if ((int)s < 0 || s >= RF_Q_NONE)
+        return rf_error(REFIT_ERR_INVALID_ARG, "quantize (cuda): scheme %s has nothing to quantize",
+                        rf_q_scheme_name(s));
+    if (rows < 0 || cols < 0 || !rf_mul_u64((uint64_t)rows, (uint64_t)cols, &nn) ||
+        nn > (uint64_t)INT64_MAX / 2 || rows > INT32_MAX ||
+        rf_q_scale_count(s, rows, cols) > INT32_MAX)
+        return rf_error(REFIT_ERR_INVALID_ARG,
+                        "quantize (cuda): shape [%" PRId64 ", %" PRId64 "] not supported", rows,
+                        cols);
+    if (nn > 0 && (!x || !out))
+        return rf_error(REFIT_ERR_INVALID_ARG, "quantize (cuda): NULL data");
+    if (!scales && rf_q_scale_count(s, rows, cols) > 0)
+        return rf_error(REFIT_ERR_INVALID_ARG, "quantize (cuda): NULL scales");
+    if (!ws || ws_bytes < RF_QCU_WORKSPACE_BYTES || (uintptr_t)ws % 8 != 0)
+        return rf_error(REFIT_ERR_INVALID_ARG,
+                        "quantize (cuda): workspace needs %d bytes, 8-byte aligned (got %zu at %p)",
+                        RF_QCU_WORKSPACE_BYTES, ws_bytes, ws);
+    *n = (int64_t)nn;
+    return REFIT_OK;
+}
+
+/* 16-byte loads of x and 8-byte stores of out need aligned bases, and for the
+ * 2-D schemes every row start aligned too (cols % 8 == 0). */
+bool can_vectorize(rf_qscheme_t s, const uint16_t *x, int64_t cols, const uint8_t *out) {
+    bool aligned = (uintptr_t)x % 16 == 0 && (uintptr_t)out % 8 == 0;
+    return aligned && (s == RF_Q_FP8_TENSOR || cols % 8 == 0);
+}
+
+} // namespace
+
+extern "C" {
+
+int rf_qcu_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError(); /* clear, so later calls do not see it */
+        return 0;
+    }
+    return n;
+}
+
+size_t rf_qcu_workspace_bytes(rf_qscheme_t s, int64_t rows, int64_t cols) {
+    (void)s;
+    (void)rows;
+    (void)cols;
+    return RF_QCU_WORKSPACE_BYTES;
+}
+
+refit_status rf_qcu_quantize(rf_qscheme_t s, const uint16_t *d_x, int64_t rows, int64_t cols,
+                             uint8_t *d_out, float *d_scales, void *d_workspace,
+                             size_t workspace_bytes, void *stream) {
+    int64_t n = 0;
+    RF_CHECK(check_args(s, d_x, rows, cols, d_out, d_scales, d_workspace, workspace_bytes, &n));
+    cudaStream_t st = (cudaStream_t)stream;
+    Ws *ws = (Ws *)d_workspace;
+    const bool vec = can_vectorize(s, d_x, cols, d_out);
+    k_init<<<1, 1, 0, st>>>(ws);
+    switch (s) {
+    case RF_Q_FP8_TENSOR: RF_CHECK(launch_tensor(d_x, n, vec, d_out, d_scales, ws, st)); break;
+    case RF_Q_FP8_ROW: launch_row(d_x, rows, cols, vec, d_out, d_scales, ws, st); break;
+    default: launch_block(d_x, rows, cols, vec, d_out, d_scales, ws, st); break;
+    }
+    return launch_status(s, rows, cols);
+}
+
+refit_status rf_qcu_check(const void *d_workspace, int64_t cols, const char *label, void *stream,
+                          int64_t *first_bad) {
+    Ws h;
+    cudaStream_t st = (cudaStream_t)stream;
+    cudaError_t e = cudaMemcpyAsync(&h, d_workspace, sizeof h, cudaMemcpyDeviceToHost, st);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(st);
+    if (e != cudaSuccess) return cuda_error(e, "quantize (cuda): check");
+    int64_t idx = h.bad_key == kNoBad ? -1 : (int64_t)(h.bad_key >> 1);
+    if (first_bad) *first_bad = idx;
+    if (idx < 0) return REFIT_OK;
+    if (cols <= 0) cols = 1; /* cannot happen: no elements, no bad one */
+    return rf_error(REFIT_ERR_NUMERIC, "%s: %s at row %" PRId64 " col %" PRId64,
+                    label ? label : "(unnamed)", (h.bad_key & 1) ? "inf" : "nan", idx / cols,
+                    idx % cols);
+}
+
+refit_status rf_qcu_malloc(size_t bytes, void **out) {
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return rf_error(REFIT_ERR_DEVICE, "cudaMalloc(%zu): %s", bytes, cudaGetErrorString(e));
+    }
+    *out = p;
+    return REFIT_OK;
+}
+
+void rf_qcu_free(void *d) {
+    if (d) (void)cudaFree(d);
+}
+
+refit_status rf_qcu_memcpy(void *dst, const void *src, size_t bytes) {
+    cudaError_t e = cudaMemcpy(dst, src, bytes, cudaMemcpyDefault);
+    return e == cudaSuccess ? REFIT_OK : cuda_error(e, "cudaMemcpy");
+}
+
+refit_status rf_qcu_memset(void *d, int byte, size_t bytes) {
+    cudaError_t e = cudaMemset(d, byte, bytes);
+    return e == cudaSuccess ? REFIT_OK : cuda_error(e, "cudaMemset");
+}
+
+refit_status rf_qcu_sync(void *stream) {
+    cudaError_t e = cudaStreamSynchronize((cudaStream_t)stream);
+    return e == cudaSuccess ? REFIT_OK : cuda_error(e, "cudaStreamSynchronize");
+}
+
+refit_status rf_qcu_memcpy_async(void *dst, const void *src, size_t bytes, void *stream) {
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, (cudaStream_t)stream);
+    return e == cudaSuccess ? REFIT_OK : cuda_error(e, "cudaMemcpyAsync");
+}
+
+refit_status rf_qcu_device_desc(char *buf, size_t len) {
+    int dev = 0;
+    cudaDeviceProp p;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess) e = cudaGetDeviceProperties(&p, dev);
+    if (e != cudaSuccess) return cuda_error(e, "device properties");
+    snprintf(buf, len, "%s, sm_%d%d, %d SMs, %.1f GiB, L2 %.0f MiB", p.name, p.major, p.minor,
+             p.multiProcessorCount, (double)p.totalGlobalMem / (1024.0 * 1024 * 1024),
+             (double)p.l2CacheSize / (1024.0 * 1024));
+    return REFIT_OK;
+}
+
+struct rf_qcu_timer {
+    cudaEvent_t start, stop;
+};
+
+refit_status rf_qcu_timer_create(rf_qcu_timer_t **out) {
+    rf_qcu_timer_t *t = (rf_qcu_timer_t *)calloc(1, sizeof *t);
+    if (!t) return rf_error(REFIT_ERR_NOMEM, "timer: out of memory");
+    cudaError_t e = cudaEventCreate(&t->start);
+    if (e != cudaSuccess) {
+        free(t);
+        return cuda_error(e, "cudaEventCreate");
+    }
+    e = cudaEventCreate(&t->stop);
+    if (e != cudaSuccess) {
+        (void)cudaEventDestroy(t->start);
+        free(t);
+        return cuda_error(e, "cudaEventCreate");
+    }
+    *out = t;
+    return REFIT_OK;
+}
+
+refit_status rf_qcu_timer_start(rf_qcu_timer_t *t, void *stream) {
+    cudaError_t e = cudaEventRecord(t->start, (cudaStream_t)stream);
+    return e == cudaSuccess ? REFIT_OK : cuda_error(e, "cudaEventRecord");
+}
+
+refit_status rf_qcu_timer_stop(rf_qcu_timer_t *t, void *stream, float *ms) {
+    cudaError_t e = cudaEventRecord(t->stop, (cudaStream_t)stream);
+    if (e == cudaSuccess) e = cudaEventSynchronize(t->stop);
+    if (e == cudaSuccess) e = cudaEventElapsedTime(ms, t->start, t->stop);
+    return e == cudaSuccess ? REFIT_OK : cuda_error(e, "timer");
+}
+
+void rf_qcu_timer_destroy(rf_qcu_timer_t *t) {
+    if (!t) return;
+    (void)cudaEventDestroy(t->start);
+    (void)cudaEventDestroy(t->stop);
+    free(t);
+}
+
+refit_status rf_qcu_convert_bits(uint32_t first, uint64_t count, uint8_t *d_out, void *stream) {
+    if (count == 0) return REFIT_OK;
+    int sms;
+    RF_CHECK(sm_count(&sms));
+    k_convert_bits<<<(unsigned)sms * 8, kThreads, 0, (cudaStream_t)stream>>>(first, count, d_out);
+    cudaError_t e = cudaGetLastError();
+    return e == cudaSuccess ? REFIT_OK : cuda_error(e, "convert_bits: launch");
+}
+
+} // extern "C"
