@@ -48,7 +48,7 @@ refit_status rf_error(refit_status code, const char *fmt, ...) {
 refit_status rf_error_replace(refit_status code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    format_msg(fmt, ap);
+    vsnprintf(err_msg, sizeof err_msg, fmt, ap); /* verbatim: it names its rank already */
     va_end(ap);
     return code;
 }

@@ -35,6 +35,67 @@ typedef enum refit_status {
 /* Short lowercase name of a status ("ok", "format error", ...). Never NULL. */
 const char *refit_status_str(refit_status st);
 
+/* ---- context ------------------------------------------------------------ */
+typedef struct refit_ctx refit_ctx;
+
+typedef enum { REFIT_BACKEND_AUTO = 0, REFIT_BACKEND_HOST, REFIT_BACKEND_CUDA } refit_backend;
+typedef enum { REFIT_COMMIT_SHADOW = 0, REFIT_COMMIT_INPLACE } refit_commit_mode;
+
+typedef struct refit_options {
+    int tp;                   /* tensor-parallel size; 0 = world size */
+    const char *quant;        /* fp8-tensor (default), fp8-row, fp8-block, none */
+    refit_backend backend;    /* auto: cuda when a GPU is usable, else host */
+    uint64_t bucket_bytes;    /* staging bucket size, agreed as the MIN over ranks; 0 = 64 MiB */
+    refit_commit_mode commit; /* shadow: all-or-nothing; inplace: failure marks the model invalid */
+} refit_options;
+
+void refit_options_default(refit_options *opt);
+
+/* Collective over `mpi_comm` (an MPI_Comm*). */
+refit_status refit_create(const void *mpi_comm, const refit_options *opt, refit_ctx **out);
+void refit_destroy(refit_ctx *ctx);
+
+/* Collective: the first call loads generation 0, each later call reloads
+ * (SPEC §2). Only rank 0 reads `checkpoint_dir` (others may pass NULL).
+ * On failure no rank commits, the previous generation stays live, and
+ * refit_last_error() on every rank holds the first cause. */
+refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir);
+
+/* Last committed generation, -1 before the first commit. */
+int64_t refit_generation(const refit_ctx *ctx);
+/* False after an in-place reload failed: the live weights match no checkpoint. */
+int refit_model_valid(const refit_ctx *ctx);
+const char *refit_last_error(const refit_ctx *ctx);
+const char *refit_backend_name(const refit_ctx *ctx);
+
+/* Collective: each rank writes DIR/rank-RRRRR-of-NNNNN.safetensors with the
+ * last committed generation (SPEC §5); rank 0 also writes DIR/snapshot.refit. */
+refit_status refit_dump(refit_ctx *ctx, const char *dir);
+
+typedef enum {
+    REFIT_PHASE_OPEN,      /* R0: rank 0 opens and checks the checkpoint */
+    REFIT_PHASE_SNAPSHOT,  /* R1: snapshot or digest distributed and checked */
+    REFIT_PHASE_RESTORE,   /* R2: bf16 params restored */
+    REFIT_PHASE_TRANSFER,  /* R3: bf16 slices moved */
+    REFIT_PHASE_QUANTIZE,  /* R4: local quantization */
+    REFIT_PHASE_COMMIT,    /* B: agreement, commit, barrier */
+    REFIT_PHASE_COUNT
+} refit_phase;
+
+const char *refit_phase_name(refit_phase ph);
+
+typedef struct refit_load_stats {
+    int64_t generation;                  /* generation this load tried to commit */
+    refit_status status;
+    double seconds[REFIT_PHASE_COUNT];
+    uint64_t bytes[REFIT_PHASE_COUNT];   /* bytes this rank moved/processed in each phase */
+    double total_seconds;
+    uint64_t peak_model_bytes;           /* live + shadow + staging held by this rank */
+} refit_load_stats;
+
+/* Figures of the most recent refit_load on this rank. */
+refit_status refit_last_stats(const refit_ctx *ctx, refit_load_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

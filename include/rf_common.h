@@ -20,8 +20,9 @@
  * rf_log_set_rank() has been called. */
 refit_status rf_error(refit_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Like rf_error but overwrites any earlier message (used when a remote
- * rank's cause replaces a local "someone failed" status). */
+/* Overwrites any earlier message with the text as given, without a rank
+ * prefix (used when a remote rank's cause, which names its rank, replaces
+ * the local one). */
 refit_status rf_error_replace(refit_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 const char *rf_err_msg(void); /* "" when none */

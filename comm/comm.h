@@ -1,0 +1,58 @@
+/* Moving bytes between ranks. MPI control plane (broadcasts, agreement on a
+ * status) and the host data plane (bucket broadcasts inside slice groups).
+ * Decides nothing about what is sent: coord/ gives it buffers. */
+#ifndef RF_COMM_H
+#define RF_COMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rf_common.h"
+
+typedef struct rf_comm rf_comm_t;
+
+/* Collective over `mpi_comm` (an MPI_Comm*, void* to keep MPI out of the
+ * headers). The communicator is duplicated and set to MPI_ERRORS_RETURN.
+ * world % tp must be 0. Builds one slice group per tp rank r: rank 0 plus
+ * every rank with rank % tp == r. */
+refit_status rf_comm_create(const void *mpi_comm, int tp, rf_comm_t **out);
+void rf_comm_destroy(rf_comm_t *c);
+
+int rf_comm_rank(const rf_comm_t *c);
+int rf_comm_world(const rf_comm_t *c);
+int rf_comm_tp(const rf_comm_t *c);
+int rf_comm_tp_rank(const rf_comm_t *c);
+int rf_comm_replica(const rf_comm_t *c);
+/* The duplicated MPI communicator (an MPI_Comm*), for backends that bootstrap on it. */
+const void *rf_comm_mpi(const rf_comm_t *c);
+
+/* Broadcast `bytes` from rank 0 to all. */
+refit_status rf_comm_bcast(rf_comm_t *c, void *buf, size_t bytes);
+/* Rank 0 sends a blob of its length; others receive into a malloc'd buffer
+ * (*buf, *len set on success; caller frees). */
+refit_status rf_comm_bcast_blob(rf_comm_t *c, uint8_t **buf, size_t *len);
+/* MIN of a value over all ranks (bucket size agreement). */
+refit_status rf_comm_allreduce_min_u64(rf_comm_t *c, uint64_t *val);
+/* MAX of `n` doubles over all ranks, result on every rank. */
+refit_status rf_comm_allreduce_max_f64(rf_comm_t *c, double *vals, int n);
+/* Gather `bytes` from every rank to rank 0 (recv NULL elsewhere). */
+refit_status rf_comm_gather(rf_comm_t *c, const void *send, size_t bytes, void *recv);
+refit_status rf_comm_barrier(rf_comm_t *c);
+
+/* Agreement (protocol step B): every rank brings its local status; returns
+ * REFIT_OK on all ranks only if every rank is OK. Otherwise every rank gets
+ * the status and message of the lowest failing rank: its own (unchanged) on
+ * that rank, REFIT_ERR_REMOTE with that message everywhere else. */
+refit_status rf_comm_agree(rf_comm_t *c, refit_status local);
+
+/* ---- host data plane: double-buffered bucket broadcasts ---------------
+ * Inside slice group g (rank 0 + ranks with tp_rank g) rank 0 broadcasts a
+ * bucket; rf_comm_group_ibcast starts it, rf_comm_wait finishes it. Ranks
+ * outside the group must not call it. */
+typedef struct rf_comm_req rf_comm_req_t;
+bool rf_comm_in_group(const rf_comm_t *c, int group);
+refit_status rf_comm_group_ibcast(rf_comm_t *c, int group, void *buf, size_t bytes,
+                                  rf_comm_req_t **req);
+refit_status rf_comm_wait(rf_comm_req_t *req);
+
+#endif

@@ -1,0 +1,213 @@
+/* MPI control plane and host data plane. Every MPI call runs with
+ * MPI_ERRORS_RETURN on a private duplicate, and a failure becomes
+ * REFIT_ERR_COMM naming the call and MPI's error string. */
+#include <limits.h>
+#include <stdio.h>
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "comm.h"
+
+struct rf_comm {
+    MPI_Comm world;   /* duplicate of the caller's communicator */
+    MPI_Comm *groups; /* [tp]: slice group g, MPI_COMM_NULL when not a member */
+    int rank, size, tp;
+};
+
+struct rf_comm_req {
+    MPI_Request req;
+};
+
+static refit_status mpi_fail(int rc, const char *what) {
+    char msg[MPI_MAX_ERROR_STRING] = "";
+    int len = 0;
+    MPI_Error_string(rc, msg, &len);
+    return rf_error(REFIT_ERR_COMM, "%s failed: %s", what, msg);
+}
+#define MPI_CHECK(call)                                          \
+    do {                                                         \
+        int mpi_rc_ = (call);                                    \
+        if (mpi_rc_ != MPI_SUCCESS) return mpi_fail(mpi_rc_, #call); \
+    } while (0)
+
+static refit_status make_groups(rf_comm_t *c) {
+    MPI_Group world_group;
+    MPI_CHECK(MPI_Comm_group(c->world, &world_group));
+    int *members = malloc(sizeof(int) * (size_t)c->size);
+    refit_status st = members ? REFIT_OK : rf_error(REFIT_ERR_NOMEM, "slice group table");
+    for (int g = 0; st == REFIT_OK && g < c->tp; g++) {
+        int n = 0;
+        if (g != 0) members[n++] = 0; /* rank 0 is the source of every group */
+        for (int r = g; r < c->size; r += c->tp) members[n++] = r;
+        MPI_Group grp;
+        int rc = MPI_Group_incl(world_group, n, members, &grp);
+        if (rc == MPI_SUCCESS) {
+            rc = MPI_Comm_create(c->world, grp, &c->groups[g]);
+            MPI_Group_free(&grp);
+            if (rc == MPI_SUCCESS && c->groups[g] != MPI_COMM_NULL)
+                MPI_Comm_set_errhandler(c->groups[g], MPI_ERRORS_RETURN);
+        }
+        if (rc != MPI_SUCCESS) st = mpi_fail(rc, "MPI_Comm_create(slice group)");
+    }
+    free(members);
+    MPI_Group_free(&world_group);
+    return st;
+}
+
+refit_status rf_comm_create(const void *mpi_comm, int tp, rf_comm_t **out) {
+    const MPI_Comm *parent = mpi_comm;
+    int size, rank;
+    MPI_CHECK(MPI_Comm_size(*parent, &size));
+    MPI_CHECK(MPI_Comm_rank(*parent, &rank));
+    if (tp < 1 || size % tp != 0)
+        return rf_error(REFIT_ERR_INVALID_ARG, "world size %d is not a multiple of tp %d", size, tp);
+    rf_comm_t *c = calloc(1, sizeof *c);
+    if (!c) return rf_error(REFIT_ERR_NOMEM, "communicator");
+    c->rank = rank;
+    c->size = size;
+    c->tp = tp;
+    c->groups = malloc(sizeof(MPI_Comm) * (size_t)tp);
+    refit_status st = REFIT_OK;
+    if (!c->groups) {
+        free(c);
+        return rf_error(REFIT_ERR_NOMEM, "communicator groups");
+    }
+    for (int g = 0; g < tp; g++) c->groups[g] = MPI_COMM_NULL;
+    int rc = MPI_Comm_dup(*parent, &c->world);
+    if (rc != MPI_SUCCESS) {
+        free(c->groups);
+        free(c);
+        return mpi_fail(rc, "MPI_Comm_dup");
+    }
+    MPI_Comm_set_errhandler(c->world, MPI_ERRORS_RETURN);
+    st = make_groups(c);
+    if (st != REFIT_OK) {
+        rf_comm_destroy(c);
+        return st;
+    }
+    *out = c;
+    return REFIT_OK;
+}
+
+void rf_comm_destroy(rf_comm_t *c) {
+    if (!c) return;
+    for (int g = 0; g < c->tp; g++)
+        if (c->groups[g] != MPI_COMM_NULL) MPI_Comm_free(&c->groups[g]);
+    free(c->groups);
+    MPI_Comm_free(&c->world);
+    free(c);
+}
+
+int rf_comm_rank(const rf_comm_t *c) { return c->rank; }
+int rf_comm_world(const rf_comm_t *c) { return c->size; }
+int rf_comm_tp(const rf_comm_t *c) { return c->tp; }
+int rf_comm_tp_rank(const rf_comm_t *c) { return c->rank % c->tp; }
+int rf_comm_replica(const rf_comm_t *c) { return c->rank / c->tp; }
+const void *rf_comm_mpi(const rf_comm_t *c) { return &c->world; }
+
+/* MPI counts are int: large buffers go in INT_MAX-sized pieces. */
+static refit_status bcast_chunked(MPI_Comm comm, void *buf, size_t bytes) {
+    uint8_t *p = buf;
+    while (bytes > 0) {
+        int n = bytes > INT_MAX ? INT_MAX : (int)bytes;
+        MPI_CHECK(MPI_Bcast(p, n, MPI_BYTE, 0, comm));
+        p += n;
+        bytes -= (size_t)n;
+    }
+    return REFIT_OK;
+}
+
+refit_status rf_comm_bcast(rf_comm_t *c, void *buf, size_t bytes) {
+    return bcast_chunked(c->world, buf, bytes);
+}
+
+refit_status rf_comm_bcast_blob(rf_comm_t *c, uint8_t **buf, size_t *len) {
+    uint64_t n = c->rank == 0 ? *len : 0;
+    MPI_CHECK(MPI_Bcast(&n, 1, MPI_UINT64_T, 0, c->world));
+    if (c->rank == 0) return bcast_chunked(c->world, *buf, (size_t)n);
+    uint8_t *p = malloc(n ? n : 1);
+    /* Every rank must join the broadcast even when its malloc failed. */
+    static uint8_t sink[1 << 16];
+    refit_status st = REFIT_OK;
+    if (p) {
+        st = bcast_chunked(c->world, p, (size_t)n);
+    } else {
+        for (uint64_t off = 0; off < n && st == REFIT_OK; off += sizeof sink) {
+            size_t k = n - off < sizeof sink ? (size_t)(n - off) : sizeof sink;
+            st = bcast_chunked(c->world, sink, k);
+        }
+        if (st == REFIT_OK) st = rf_error(REFIT_ERR_NOMEM, "snapshot buffer of %llu bytes",
+                                          (unsigned long long)n);
+    }
+    if (st != REFIT_OK) {
+        free(p);
+        return st;
+    }
+    *buf = p;
+    *len = (size_t)n;
+    return REFIT_OK;
+}
+
+refit_status rf_comm_allreduce_min_u64(rf_comm_t *c, uint64_t *val) {
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, val, 1, MPI_UINT64_T, MPI_MIN, c->world));
+    return REFIT_OK;
+}
+
+refit_status rf_comm_allreduce_max_f64(rf_comm_t *c, double *vals, int n) {
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, vals, n, MPI_DOUBLE, MPI_MAX, c->world));
+    return REFIT_OK;
+}
+
+refit_status rf_comm_gather(rf_comm_t *c, const void *send, size_t bytes, void *recv) {
+    if (bytes > INT_MAX) return rf_error(REFIT_ERR_INVALID_ARG, "gather of %zu bytes", bytes);
+    MPI_CHECK(MPI_Gather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, 0, c->world));
+    return REFIT_OK;
+}
+
+refit_status rf_comm_barrier(rf_comm_t *c) {
+    MPI_CHECK(MPI_Barrier(c->world));
+    return REFIT_OK;
+}
+
+refit_status rf_comm_agree(rf_comm_t *c, refit_status local) {
+    int first = local == REFIT_OK ? INT_MAX : c->rank;
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, c->world));
+    if (first == INT_MAX) return REFIT_OK;
+    /* The lowest failing rank tells everyone its status and first cause. */
+    struct {
+        int status;
+        char msg[1000];
+    } cause = {.status = local};
+    if (c->rank == first) snprintf(cause.msg, sizeof cause.msg, "%s", rf_err_msg());
+    MPI_CHECK(MPI_Bcast(&cause, (int)sizeof cause, MPI_BYTE, first, c->world));
+    if (c->rank == first) return local;
+    return rf_error_replace(REFIT_ERR_REMOTE, "%s", cause.msg[0] ? cause.msg : "another rank failed");
+}
+
+bool rf_comm_in_group(const rf_comm_t *c, int group) {
+    return group >= 0 && group < c->tp && c->groups[group] != MPI_COMM_NULL;
+}
+
+refit_status rf_comm_group_ibcast(rf_comm_t *c, int group, void *buf, size_t bytes,
+                                  rf_comm_req_t **req) {
+    if (!rf_comm_in_group(c, group))
+        return rf_error(REFIT_ERR_INTERNAL, "rank %d is not in slice group %d", c->rank, group);
+    if (bytes > INT_MAX) return rf_error(REFIT_ERR_INVALID_ARG, "bucket of %zu bytes", bytes);
+    rf_comm_req_t *r = malloc(sizeof *r);
+    if (!r) return rf_error(REFIT_ERR_NOMEM, "request");
+    int rc = MPI_Ibcast(buf, (int)bytes, MPI_BYTE, 0, c->groups[group], &r->req);
+    if (rc != MPI_SUCCESS) {
+        free(r);
+        return mpi_fail(rc, "MPI_Ibcast(bucket)");
+    }
+    *req = r;
+    return REFIT_OK;
+}
+
+refit_status rf_comm_wait(rf_comm_req_t *req) {
+    int rc = MPI_Wait(&req->req, MPI_STATUS_IGNORE);
+    free(req);
+    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Wait(bucket)");
+    return REFIT_OK;
+}

@@ -1,0 +1,54 @@
+/* The small table of operations through which the coordinator drives a
+ * backend: model memory, commit copies, quantization, and the R3 data
+ * plane. host = RAM + MPI + the C reference; cuda = device memory + NCCL +
+ * CUDA kernels. */
+#ifndef RF_BACKEND_H
+#define RF_BACKEND_H
+
+#include "comm.h"
+#include "plan.h"
+
+typedef struct rf_backend rf_backend_t;
+
+/* What R3 needs from the coordinator. */
+typedef struct {
+    const rf_snap_t *snap;
+    const rf_plan_t *plan;
+    rf_comm_t *comm;
+    /* rank 0 only: bf16 data of every part of every param (mmap'd checkpoint) */
+    const uint8_t *const (*part_data)[RF_MAX_PARTS];
+    /* receivers: backend memory that param p's local bf16 slice lands in */
+    void *(*dest)(void *user, size_t param);
+    /* called once all of param p's bytes have landed; an error is kept
+     * (first one wins) and later params are still received, unprocessed */
+    refit_status (*complete)(void *user, size_t param);
+    void *user;
+} rf_xfer_t;
+
+struct rf_backend {
+    const char *name;
+    refit_status (*alloc)(rf_backend_t *b, size_t bytes, void **out);
+    void (*release)(rf_backend_t *b, void *ptr);
+    refit_status (*copy)(rf_backend_t *b, void *dst, const void *src, size_t bytes);
+    refit_status (*to_host)(rf_backend_t *b, void *host_dst, const void *src, size_t bytes);
+    /* R4 for one param whose bf16 slice x[rows, cols] is complete: scan it
+     * for NaN/Inf and, unless s is RF_Q_NONE, quantize it into out/scales.
+     * May run asynchronously (cuda); a NaN/Inf is not an error here but is
+     * recorded and reported by collect(). */
+    refit_status (*process)(rf_backend_t *b, size_t param, rf_qscheme_t s, const void *x, int64_t rows,
+                            int64_t cols, void *out, void *scales);
+    /* Waits for every process() of this load. *bad_param = the lowest param
+     * index that held a NaN/Inf (SIZE_MAX if none), *bad_elem its first bad
+     * element, *bad_bits that element's bf16 bits. Resets for the next load. */
+    refit_status (*collect)(rf_backend_t *b, size_t *bad_param, int64_t *bad_elem, uint16_t *bad_bits);
+    refit_status (*transfer)(rf_backend_t *b, const rf_xfer_t *x, uint64_t *bytes_moved);
+    void (*destroy)(rf_backend_t *b);
+    void *impl;
+};
+
+refit_status rf_backend_host_create(rf_backend_t **out);
+/* Whether this build and machine can run the cuda backend. */
+bool rf_backend_cuda_available(void);
+refit_status rf_backend_cuda_create(rf_comm_t *comm, rf_backend_t **out);
+
+#endif

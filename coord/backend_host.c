@@ -1,0 +1,97 @@
+/* Host backend: model memory is RAM, quantization is the C reference, the
+ * data plane is MPI (comm/xfer_host.c). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+
+refit_status rf_xfer_host_run(const rf_xfer_t *x, uint64_t *bytes_moved);
+
+static refit_status host_alloc(rf_backend_t *b, size_t bytes, void **out) {
+    (void)b;
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (!p) return rf_error(REFIT_ERR_NOMEM, "host allocation of %zu bytes", bytes);
+    *out = p;
+    return REFIT_OK;
+}
+
+static void host_release(rf_backend_t *b, void *ptr) {
+    (void)b;
+    free(ptr);
+}
+
+static refit_status host_copy(rf_backend_t *b, void *dst, const void *src, size_t bytes) {
+    (void)b;
+    memcpy(dst, src, bytes);
+    return REFIT_OK;
+}
+
+/* The first NaN/Inf seen in this load (params complete in index order). */
+typedef struct {
+    size_t bad_param;
+    int64_t bad_elem;
+    uint16_t bad_bits;
+} host_state_t;
+
+static refit_status host_process(rf_backend_t *b, size_t param, rf_qscheme_t s, const void *x, int64_t rows,
+                                 int64_t cols, void *out, void *scales) {
+    host_state_t *h = b->impl;
+    int64_t bad = rf_q_find_nonfinite(x, (size_t)(rows * cols));
+    if (bad >= 0) {
+        if (param < h->bad_param) {
+            h->bad_param = param;
+            h->bad_elem = bad;
+            h->bad_bits = ((const uint16_t *)x)[bad];
+        }
+        return REFIT_OK; /* reported by collect(); the load will not commit */
+    }
+    if (s == RF_Q_NONE) return REFIT_OK;
+    return rf_q_quantize_ref(s, x, rows, cols, "host quantize", out, scales);
+}
+
+static refit_status host_collect(rf_backend_t *b, size_t *bad_param, int64_t *bad_elem, uint16_t *bad_bits) {
+    host_state_t *h = b->impl;
+    *bad_param = h->bad_param;
+    *bad_elem = h->bad_elem;
+    *bad_bits = h->bad_bits;
+    h->bad_param = SIZE_MAX;
+    return REFIT_OK;
+}
+
+static refit_status host_transfer(rf_backend_t *b, const rf_xfer_t *x, uint64_t *bytes_moved) {
+    (void)b;
+    return rf_xfer_host_run(x, bytes_moved);
+}
+
+static void host_destroy(rf_backend_t *b) {
+    free(b->impl);
+    free(b);
+}
+
+refit_status rf_backend_host_create(rf_backend_t **out) {
+    rf_backend_t *b = calloc(1, sizeof *b);
+    host_state_t *h = calloc(1, sizeof *h);
+    if (!b || !h) {
+        free(b);
+        free(h);
+        return rf_error(REFIT_ERR_NOMEM, "host backend");
+    }
+    h->bad_param = SIZE_MAX;
+    *b = (rf_backend_t){.name = "host", .alloc = host_alloc, .release = host_release,
+                        .copy = host_copy, .to_host = host_copy,
+                        .process = host_process, .collect = host_collect,
+                        .transfer = host_transfer, .destroy = host_destroy, .impl = h};
+    *out = b;
+    return REFIT_OK;
+}
+
+#ifndef REFIT_HAVE_CUDA
+bool rf_backend_cuda_available(void) { return false; }
+
+refit_status rf_backend_cuda_create(rf_comm_t *comm, rf_backend_t **out) {
+    (void)comm;
+    (void)out;
+    return rf_error(REFIT_ERR_DEVICE, "this refit was built without CUDA (no nvcc or NCCL at build time)");
+}
+#endif

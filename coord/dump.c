@@ -1,0 +1,118 @@
+/* refit_dump (SPEC §5): every rank writes its params of the last committed
+ * generation to DIR/rank-RRRRR-of-NNNNN.safetensors; rank 0 also saves the
+ * snapshot. Nothing backend-specific goes into a dump, so host and CUDA
+ * dumps of the same run are byte-identical. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ctx_internal.h"
+#include "safetensors.h"
+
+static refit_status mkdir_p(const char *dir) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return rf_error(REFIT_ERR_INVALID_ARG, "dump directory name too long: %s", dir);
+    for (char *p = path + 1;; p++) {
+        bool end = *p == '\0';
+        if (*p == '/' || end) {
+            *p = '\0';
+            if (mkdir(path, 0755) != 0 && errno != EEXIST)
+                return rf_error(REFIT_ERR_IO, "%s: cannot create directory: %s", path, strerror(errno));
+            if (end) break;
+            *p = '/';
+        }
+    }
+    return REFIT_OK;
+}
+
+typedef struct {
+    refit_ctx *ctx;
+    size_t n;
+    const void **src; /* [n] backend pointer of each dumped tensor */
+} dump_fill_t;
+
+static refit_status fill_tensor(void *user, size_t index, uint8_t *dst, uint64_t nbytes) {
+    dump_fill_t *f = user;
+    return f->ctx->be->to_host(f->ctx->be, dst, f->src[index], (size_t)nbytes);
+}
+
+/* "x.weight" -> "x.weight_scale" / "x.weight_scale_inv" (SPEC §4). */
+static void scale_name(const char *param, rf_qscheme_t s, char *out, size_t cap) {
+    size_t n = strlen(param);
+    const char *suffix = rf_q_scale_suffix(s);
+    if (n > 7 && !strcmp(param + n - 7, ".weight"))
+        snprintf(out, cap, "%.*s.%s", (int)(n - 7), param, suffix);
+    else
+        snprintf(out, cap, "%s_%s", param, suffix);
+}
+
+static refit_status add_param(rf_st_writer_t *w, dump_fill_t *f, size_t i) {
+    refit_ctx *ctx = f->ctx;
+    const rf_param_t *p = &ctx->snap->params[i];
+    const rf_pstate_t *ps = &ctx->ps[i];
+    bool q = rf_snap_param_quantized(ctx->snap, p);
+    uint64_t shape[2] = {(uint64_t)p->rows, (uint64_t)p->cols};
+    RF_CHECK(rf_st_writer_add(w, p->name, q ? RF_DT_F8_E4M3 : RF_DT_BF16, p->ndim, shape, NULL));
+    f->src[f->n++] = ps->live;
+    if (!q) return REFIT_OK;
+    char name[RF_NAME_MAX + 16];
+    int ndim;
+    uint64_t sshape[2];
+    scale_name(p->name, ctx->scheme, name, sizeof name);
+    rf_q_scale_shape(ctx->scheme, p->rows, p->cols, &ndim, sshape);
+    RF_CHECK(rf_st_writer_add(w, name, RF_DT_F32, ndim, sshape, NULL));
+    f->src[f->n++] = ps->live_scales;
+    return REFIT_OK;
+}
+
+static refit_status write_rank_file(refit_ctx *ctx, const char *dir) {
+    int rank = rf_comm_rank(ctx->comm), world = rf_comm_world(ctx->comm);
+    char path[4200], val[32];
+    snprintf(path, sizeof path, "%s/rank-%05d-of-%05d.safetensors", dir, rank, world);
+    dump_fill_t f = {.ctx = ctx, .src = malloc(sizeof(void *) * 2 * ctx->snap->n_params)};
+    rf_st_writer_t *w = NULL;
+    refit_status st = f.src ? rf_st_writer_create(&w) : rf_error(REFIT_ERR_NOMEM, "dump table");
+    struct { const char *key; long long v; } meta[] = {
+        {"generation", ctx->generation}, {"tp_rank", rf_comm_tp_rank(ctx->comm)},
+        {"tp_size", rf_comm_tp(ctx->comm)}, {"rank", rank}, {"world_size", world}};
+    for (size_t k = 0; k < sizeof meta / sizeof meta[0] && st == REFIT_OK; k++) {
+        snprintf(val, sizeof val, "%lld", meta[k].v);
+        st = rf_st_writer_meta(w, meta[k].key, val);
+    }
+    if (st == REFIT_OK) st = rf_st_writer_meta(w, "scheme", rf_q_scheme_name(ctx->scheme));
+    if (st == REFIT_OK) st = rf_st_writer_meta(w, "model_type", ctx->snap->cfg.model_type);
+    for (size_t i = 0; i < ctx->snap->n_params && st == REFIT_OK; i++) st = add_param(w, &f, i);
+    if (st == REFIT_OK) st = rf_st_writer_write(w, path, fill_tensor, &f);
+    rf_st_writer_destroy(w);
+    free(f.src);
+    return st;
+}
+
+static refit_status write_snapshot(refit_ctx *ctx, const char *dir) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/snapshot.refit", dir);
+    FILE *fp = fopen(path, "wb");
+    if (!fp) return rf_error(REFIT_ERR_IO, "%s: %s", path, strerror(errno));
+    size_t n = fwrite(ctx->snap_blob, 1, ctx->snap_len, fp);
+    if (fclose(fp) != 0 || n != ctx->snap_len)
+        return rf_error(REFIT_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return REFIT_OK;
+}
+
+refit_status refit_dump(refit_ctx *ctx, const char *dir) {
+    rf_err_clear();
+    refit_status st = REFIT_OK;
+    if (ctx->generation < 0)
+        st = rf_error(REFIT_ERR_STATE, "nothing to dump: no generation was ever committed");
+    else if (!ctx->valid)
+        st = rf_error(REFIT_ERR_STATE, "nothing to dump: an in-place reload failed, the live weights match no checkpoint");
+    if (st == REFIT_OK) st = mkdir_p(dir);
+    if (st == REFIT_OK) st = write_rank_file(ctx, dir);
+    if (st == REFIT_OK && rf_comm_rank(ctx->comm) == 0) st = write_snapshot(ctx, dir);
+    st = rf_comm_agree(ctx->comm, st);
+    if (st != REFIT_OK) snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg());
+    return st;
+}

@@ -1,0 +1,51 @@
+/* The snapshot (SPEC §1): rank 0's record of every param — name, rank-local
+ * shape, layout and its attributes, source tensors, quant scheme — as vLLM
+ * keeps in original_weights_rebuild_keys / recorded_weight_attr, made
+ * explicit. Serialized to a versioned little-endian binary with a CRC-32 so
+ * every rank can check the copy it holds. */
+#ifndef RF_SNAPSHOT_H
+#define RF_SNAPSHOT_H
+
+#include <stdio.h>
+
+#include "checkpoint.h"
+#include "model.h"
+#include "quant.h"
+
+#define RF_SNAP_MAGIC "RFSNAP\r\n"
+#define RF_SNAP_VERSION 1u
+#define RF_SNAP_HEADER_BYTES 24 /* magic 8, version 4, crc32 4, payload length 8 */
+
+typedef struct {
+    uint32_t version;
+    int tp;
+    rf_qscheme_t scheme;
+    rf_model_config_t cfg;
+    size_t n_params;
+    rf_param_t *params;
+} rf_snap_t;
+
+/* Records the params of `cfg` at `tp` (rank 0, first load). */
+refit_status rf_snap_build(const rf_model_config_t *cfg, int tp, rf_qscheme_t scheme, rf_snap_t **out);
+void rf_snap_free(rf_snap_t *s);
+
+refit_status rf_snap_encode(const rf_snap_t *s, uint8_t **buf, size_t *len);
+/* Validates everything (magic, version, checksum, bounds, enums, sizes);
+ * errors name `label` and the byte offset. */
+refit_status rf_snap_decode(const uint8_t *buf, size_t len, const char *label, rf_snap_t **out);
+/* Digest of an encoded snapshot: its CRC-32 and payload length. */
+uint64_t rf_snap_digest(const uint8_t *encoded, size_t len);
+
+/* Step R0: the checkpoint has every source tensor of every param as BF16 of
+ * the recorded shape, and nothing unknown. REFIT_ERR_MISMATCH naming the
+ * tensor and checkpoint directory otherwise. */
+refit_status rf_snap_check_ckpt(const rf_snap_t *s, const rf_ckpt_t *c);
+
+/* Human-readable listing (refit inspect / refit plan). */
+void rf_snap_print(const rf_snap_t *s, FILE *out);
+
+/* Bytes of a param's quantized form (fp8 data) or bf16 when not quantized. */
+uint64_t rf_snap_param_bf16_bytes(const rf_param_t *p);
+bool rf_snap_param_quantized(const rf_snap_t *s, const rf_param_t *p);
+
+#endif
