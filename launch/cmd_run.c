@@ -1,0 +1,194 @@
+/* `refit run`: under mpirun, load generation 0 and reload each next
+ * checkpoint, print progress and the closing table, optionally dump and
+ * write a report. Exit 0 only if every load committed. */
+#include <ftw.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "options.h"
+#include "refit.h"
+#include "report.h"
+#include "rf_common.h"
+#include "synth.h"
+
+#define DEFAULT_PRESET "tiny"
+
+typedef struct {
+    const char *dirs[RF_OPT_MAX_LIST + 1024];
+    int n;
+    char tmpdir[256]; /* the embedded default's checkpoints, removed at exit */
+} ckpt_list_t;
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: mpirun -np W refit run [--checkpoint DIR]... [options]\n\n"
+                 "Loads generation 0 from the first checkpoint and reloads each next one (SPEC §2):\n"
+                 "rank 0 reads, every rank receives its tensor-parallel slices, quantizes and commits\n"
+                 "together or not at all. With no --checkpoint, runs the embedded default: a small\n"
+                 "model (preset '" DEFAULT_PRESET "') synthesized on the fly, loaded and reloaded once.\n\n");
+    rf_opts_help(RF_CMD_RUN, out);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Rank 0 synthesizes two generations of the default model. */
+static refit_status make_default(ckpt_list_t *l) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(l->tmpdir, sizeof l->tmpdir, "%s/refit-default-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(l->tmpdir)) return rf_error(REFIT_ERR_IO, "%s: cannot create: %m", l->tmpdir);
+    rf_model_config_t cfg;
+    int files;
+    RF_CHECK(rf_synth_preset(DEFAULT_PRESET, &cfg, &files));
+    static char dirs[2][300];
+    for (int g = 0; g < 2; g++) {
+        snprintf(dirs[g], sizeof dirs[g], "%s/gen%d", l->tmpdir, g);
+        RF_CHECK(rf_synth_write(dirs[g], &cfg, files, (uint64_t)g + 1, NULL, NULL));
+        l->dirs[l->n++] = dirs[g];
+    }
+    printf("refit: no --checkpoint given: embedded default model '%s' (%s, %lld layers) synthesized in %s\n",
+           DEFAULT_PRESET, cfg.model_type, (long long)cfg.n_layers, l->tmpdir);
+    return REFIT_OK;
+}
+
+static refit_status build_list(const rf_opts_t *o, int rank, ckpt_list_t *l) {
+    long reloads;
+    RF_CHECK(rf_opt_int(o, "reloads", 0, 1000, &reloads));
+    for (int i = 0; i < o->n_list; i++) l->dirs[l->n++] = o->list[i];
+    int have = o->n_list;
+    /* Every rank must agree how many loads run; only rank 0 builds the default. */
+    if (have == 0) {
+        refit_status st = rank == 0 ? make_default(l) : REFIT_OK;
+        int ok = st == REFIT_OK;
+        MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        if (!ok) return st != REFIT_OK ? st : rf_error(REFIT_ERR_REMOTE, "rank 0 could not synthesize the default model");
+        if (rank != 0) l->n = 2;
+    }
+    for (long k = 0; k < reloads; k++, l->n++) l->dirs[l->n] = l->dirs[l->n - 1];
+    return REFIT_OK;
+}
+
+static refit_status parse_ctx_options(const rf_opts_t *o, refit_options *opt) {
+    refit_options_default(opt);
+    long v;
+    if (rf_opt_str(o, "tp")) {
+        RF_CHECK(rf_opt_int(o, "tp", 1, 1 << 20, &v));
+        opt->tp = (int)v;
+    }
+    RF_CHECK(rf_opt_int(o, "bucket-mb", 1, 1 << 16, &v));
+    opt->bucket_bytes = (uint64_t)v << 20;
+    opt->quant = rf_opt_str(o, "quant");
+    const char *b = rf_opt_str(o, "backend"), *c = rf_opt_str(o, "commit");
+    if (!strcmp(b, "auto")) opt->backend = REFIT_BACKEND_AUTO;
+    else if (!strcmp(b, "host")) opt->backend = REFIT_BACKEND_HOST;
+    else if (!strcmp(b, "cuda")) opt->backend = REFIT_BACKEND_CUDA;
+    else return rf_error(REFIT_ERR_INVALID_ARG, "--backend '%s': expected auto, host or cuda", b);
+    if (!strcmp(c, "shadow")) opt->commit = REFIT_COMMIT_SHADOW;
+    else if (!strcmp(c, "inplace")) opt->commit = REFIT_COMMIT_INPLACE;
+    else return rf_error(REFIT_ERR_INVALID_ARG, "--commit '%s': expected shadow or inplace", c);
+    return REFIT_OK;
+}
+
+/* Runs every load; returns the number that failed (stops at the first). */
+static int run_loads(refit_ctx *ctx, const ckpt_list_t *l, rf_report_t *rep, int rank) {
+    for (int i = 0; i < l->n; i++) {
+        const char *dir = rank == 0 ? l->dirs[i] : NULL;
+        if (rank == 0) {
+            printf("refit: generation %lld <- %s ...\n", (long long)refit_generation(ctx) + 1, l->dirs[i]);
+            fflush(stdout);
+        }
+        refit_status st = refit_load(ctx, dir);
+        refit_load_stats s;
+        refit_last_stats(ctx, &s);
+        rf_report_add(rep, rank == 0 ? l->dirs[i] : "", &s);
+        if (rank == 0) {
+            if (st == REFIT_OK)
+                printf("refit: generation %lld committed on all %d ranks in %.1f ms\n", (long long)s.generation,
+                       rep->world, 1e3 * s.total_seconds);
+            else
+                fprintf(stderr, "refit: generation %lld NOT committed (%s): %s\nrefit: every rank keeps generation %lld\n",
+                        (long long)s.generation, refit_status_str(st), refit_last_error(ctx),
+                        (long long)refit_generation(ctx));
+            fflush(stdout);
+        }
+        if (st != REFIT_OK) return 1;
+    }
+    return 0;
+}
+
+static int finish(refit_ctx *ctx, const rf_opts_t *o, rf_report_t *rep, int rank, int failed) {
+    const char *dump = rf_opt_str(o, "dump"), *report = rf_opt_str(o, "report");
+    if (dump && refit_generation(ctx) >= 0) {
+        refit_status st = refit_dump(ctx, dump);
+        if (rank == 0) {
+            if (st == REFIT_OK)
+                printf("refit: dumped generation %lld to %s\n", (long long)refit_generation(ctx), dump);
+            else
+                fprintf(stderr, "refit: dump failed: %s\n", refit_last_error(ctx));
+        }
+        failed += st != REFIT_OK;
+    } else if (dump && rank == 0) {
+        fprintf(stderr, "refit: no generation committed: nothing dumped to %s\n", dump);
+    }
+    if (rank == 0) {
+        rf_report_print_table(rep, stdout);
+        if (report) {
+            refit_status st = rf_report_write_json(rep, report);
+            if (st != REFIT_OK) fprintf(stderr, "refit: %s\n", rf_err_msg());
+            else printf("refit: report written to %s\n", report);
+            failed += st != REFIT_OK;
+        }
+    }
+    int any = failed;
+    MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return any ? 1 : 0;
+}
+
+int rf_cmd_run(int argc, char **argv) {
+    rf_opts_t o;
+    bool help;
+    int rank = 0, world = 1;
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    rf_log_set_rank(rank, world);
+    refit_status st = rf_opts_parse(RF_CMD_RUN, argc, argv, &o, &help);
+    if (help || st != REFIT_OK) {
+        if (rank == 0) {
+            if (st != REFIT_OK) fprintf(stderr, "refit run: %s\n", rf_err_msg());
+            usage(st != REFIT_OK ? stderr : stdout);
+        }
+        MPI_Finalize();
+        return st != REFIT_OK ? 2 : 0;
+    }
+    static ckpt_list_t list;
+    refit_options opt;
+    refit_ctx *ctx = NULL;
+    st = parse_ctx_options(&o, &opt);
+    if (st == REFIT_OK) st = build_list(&o, rank, &list);
+    if (st == REFIT_OK) st = refit_create(&(MPI_Comm){MPI_COMM_WORLD}, &opt, &ctx);
+    int code = 2;
+    if (st != REFIT_OK) {
+        if (rank == 0) fprintf(stderr, "refit run: %s\n", rf_err_msg());
+    } else {
+        if (rank == 0)
+            printf("refit: %d ranks, tp %d, %d replicas, scheme %s, backend %s, %d loads\n", world, opt.tp ? opt.tp : world,
+                   world / (opt.tp ? opt.tp : world), opt.quant, refit_backend_name(ctx), list.n);
+        rf_report_t rep;
+        rf_report_init(&rep, world, opt.tp ? opt.tp : world, opt.quant, refit_backend_name(ctx));
+        int failed = run_loads(ctx, &list, &rep, rank);
+        code = finish(ctx, &o, &rep, rank, failed);
+        rf_report_free(&rep);
+        refit_destroy(ctx);
+    }
+    if (rank == 0 && list.tmpdir[0]) nftw(list.tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    MPI_Finalize();
+    return code;
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what refit needs on Debian/Ubuntu: compiler, CMake, Open MPI,
+# hwloc, jansson, zlib, and a Python venv (numpy + ml_dtypes) for the
+# independent SPEC reference the tests compare against. Idempotent.
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+pkgs="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhwloc-dev libjansson-dev zlib1g-dev python3 python3-venv"
+missing=""
+for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  echo "refit: installing$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+if [ "${1:-}" = "--with-python" ]; then
+  venv=${REFIT_VENV:-build/.venv}
+  if ! "$venv/bin/python" -c "import numpy, ml_dtypes" 2>/dev/null; then
+    echo "refit: creating $venv with numpy and ml_dtypes"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check numpy ml_dtypes
+  fi
+fi
