@@ -8,7 +8,7 @@
 typedef struct {
     const rf_snap_t *snap;
     const rf_plan_t *plan;
-    const uint8_t *const (*part_data)[RF_MAX_PARTS];
+    const rf_src_t (*src)[RF_MAX_PARTS];
     int group;
     size_t bucket;
     uint8_t *dst;
@@ -20,6 +20,8 @@ struct rf_pack_pool {
     pthread_mutex_t mu;
     pthread_cond_t wake, done_cv;
     uint64_t job_gen; /* bumped per job; workers run each generation once */
+    bool use_pread;
+    refit_status failed; /* first failure of any share of the current job */
     int done;
     bool quit;
     pack_job_t job;
@@ -31,19 +33,20 @@ typedef struct {
 } worker_arg_t;
 
 /* Packs bytes [lo, hi) of the job's bucket (2-byte aligned: whole bf16 elements). */
-static void pack_range(const pack_job_t *j, uint64_t lo, uint64_t hi) {
+static refit_status pack_range(const pack_job_t *j, bool use_pread, uint64_t lo, uint64_t hi) {
     rf_plan_iter_t it;
     rf_seg_t seg;
     for (rf_plan_iter_init(j->plan, j->bucket, lo, hi, &it); rf_plan_iter_next(j->plan, &it, &seg);)
-        rf_pack_slice(&j->snap->params[seg.param], j->part_data[seg.param], j->snap->tp, j->group,
-                      seg.param_off / 2, seg.len / 2, j->dst + seg.bucket_off);
+        RF_CHECK(rf_pack_slice(&j->snap->params[seg.param], j->src[seg.param], j->snap->tp, j->group,
+                               seg.param_off / 2, seg.len / 2, use_pread, j->dst + seg.bucket_off));
+    return REFIT_OK;
 }
 
-static void run_share(rf_pack_pool_t *p, const pack_job_t *j, int index) {
+static refit_status run_share(rf_pack_pool_t *p, const pack_job_t *j, int index) {
     uint64_t bytes = rf_plan_bucket_bytes(j->plan, j->bucket);
     uint64_t per = (bytes / 2 + (uint64_t)p->n - 1) / (uint64_t)p->n * 2; /* whole elements */
     uint64_t lo = per * (uint64_t)index, hi = lo + per < bytes ? lo + per : bytes;
-    if (lo < hi) pack_range(j, lo, hi);
+    return lo < hi ? pack_range(j, p->use_pread, lo, hi) : REFIT_OK;
 }
 
 static void *worker(void *argp) {
@@ -57,8 +60,9 @@ static void *worker(void *argp) {
         seen = p->job_gen;
         pack_job_t job = p->job;
         pthread_mutex_unlock(&p->mu);
-        run_share(p, &job, arg->index);
+        refit_status st = run_share(p, &job, arg->index);
         pthread_mutex_lock(&p->mu);
+        if (st != REFIT_OK && p->failed == REFIT_OK) p->failed = st;
         if (++p->done == p->n - 1) pthread_cond_signal(&p->done_cv);
     }
     pthread_mutex_unlock(&p->mu);
@@ -66,9 +70,10 @@ static void *worker(void *argp) {
     return NULL;
 }
 
-refit_status rf_pack_pool_create(int n_threads, rf_pack_pool_t **out) {
+refit_status rf_pack_pool_create(int n_threads, bool use_pread, rf_pack_pool_t **out) {
     rf_pack_pool_t *p = calloc(1, sizeof *p);
     if (!p) return rf_error(REFIT_ERR_NOMEM, "pack pool");
+    p->use_pread = use_pread;
     p->n = n_threads < 1 ? 1 : n_threads;
     p->threads = calloc((size_t)p->n, sizeof *p->threads);
     pthread_mutex_init(&p->mu, NULL);
@@ -108,21 +113,21 @@ void rf_pack_pool_destroy(rf_pack_pool_t *p) {
 
 int rf_pack_pool_threads(const rf_pack_pool_t *p) { return p->n; }
 
-void rf_pack_pool_run(rf_pack_pool_t *p, const rf_snap_t *s, const rf_plan_t *plan,
-                      const uint8_t *const (*part_data)[RF_MAX_PARTS], int group, size_t k, uint8_t *dst) {
-    pack_job_t job = {.snap = s, .plan = plan, .part_data = part_data, .group = group, .bucket = k, .dst = dst};
-    if (p->n == 1) {
-        run_share(p, &job, 0);
-        return;
-    }
+refit_status rf_pack_pool_run(rf_pack_pool_t *p, const rf_snap_t *s, const rf_plan_t *plan,
+                              const rf_src_t (*src)[RF_MAX_PARTS], int group, size_t k, uint8_t *dst) {
+    pack_job_t job = {.snap = s, .plan = plan, .src = src, .group = group, .bucket = k, .dst = dst};
+    if (p->n == 1) return run_share(p, &job, 0);
     pthread_mutex_lock(&p->mu);
     p->job = job;
     p->done = 0;
+    p->failed = REFIT_OK;
     p->job_gen++;
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
-    run_share(p, &job, 0);
+    refit_status st = run_share(p, &job, 0);
     pthread_mutex_lock(&p->mu);
     while (p->done < p->n - 1) pthread_cond_wait(&p->done_cv, &p->mu);
+    if (st == REFIT_OK) st = p->failed;
     pthread_mutex_unlock(&p->mu);
+    return st;
 }

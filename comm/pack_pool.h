@@ -10,13 +10,15 @@
 
 typedef struct rf_pack_pool rf_pack_pool_t;
 
-/* n_threads workers (>= 1; 1 packs on the calling thread). */
-refit_status rf_pack_pool_create(int n_threads, rf_pack_pool_t **out);
+/* n_threads workers (>= 1; 1 packs on the calling thread); use_pread: read
+ * the files (see rf_pack_slice) rather than copy from the mapping. */
+refit_status rf_pack_pool_create(int n_threads, bool use_pread, rf_pack_pool_t **out);
 void rf_pack_pool_destroy(rf_pack_pool_t *p);
 int rf_pack_pool_threads(const rf_pack_pool_t *p);
 
-/* Packs bucket k of slice group `group` into dst (rf_plan_bucket_bytes(plan, k) bytes). */
-void rf_pack_pool_run(rf_pack_pool_t *p, const rf_snap_t *s, const rf_plan_t *plan,
-                      const uint8_t *const (*part_data)[RF_MAX_PARTS], int group, size_t k, uint8_t *dst);
+/* Packs bucket k of slice group `group` into dst (rf_plan_bucket_bytes(plan, k) bytes).
+ * The first failure of any thread is returned (the bucket is then incomplete). */
+refit_status rf_pack_pool_run(rf_pack_pool_t *p, const rf_snap_t *s, const rf_plan_t *plan,
+                              const rf_src_t (*src)[RF_MAX_PARTS], int group, size_t k, uint8_t *dst);
 
 #endif

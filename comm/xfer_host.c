@@ -37,7 +37,12 @@ static refit_status run_group(xfer_state_t *s, uint8_t *bufs[2], uint64_t *moved
     for (size_t k = 0; k <= plan->n_buckets && st == REFIT_OK; k++) {
         if (k < plan->n_buckets) {
             uint8_t *b = bufs[k % 2];
-            if (root) rf_pack_pool_run(s->pool, s->x->snap, plan, s->x->part_data, s->group, k, b);
+            /* a failed read leaves the bucket short; it still goes out so no
+             * rank waits forever, and the agreement fails the load */
+            if (root && st == REFIT_OK) {
+                refit_status pst = rf_pack_pool_run(s->pool, s->x->snap, plan, s->x->src, s->group, k, b);
+                if (pst != REFIT_OK && s->failed == REFIT_OK) s->failed = pst;
+            }
             st = rf_comm_group_ibcast(s->x->comm, s->group, b, rf_plan_bucket_bytes(plan, k), &req[k % 2]);
             if (st != REFIT_OK) break;
             *moved += rf_plan_bucket_bytes(plan, k);
@@ -57,7 +62,7 @@ static refit_status run_group(xfer_state_t *s, uint8_t *bufs[2], uint64_t *moved
 refit_status rf_xfer_host_run(const rf_xfer_t *x, uint64_t *bytes_moved) {
     xfer_state_t s = {.x = x, .failed = REFIT_OK};
     uint8_t *bufs[2] = {malloc(x->plan->bucket), malloc(x->plan->bucket)};
-    refit_status st = rf_pack_pool_create(1, &s.pool);
+    refit_status st = rf_pack_pool_create(1, false, &s.pool);
     if (st == REFIT_OK && (!bufs[0] || !bufs[1]))
         st = rf_error(REFIT_ERR_NOMEM, "two staging buckets of %llu bytes",
                       (unsigned long long)x->plan->bucket);

@@ -15,8 +15,8 @@ typedef struct {
     const rf_snap_t *snap;
     const rf_plan_t *plan;
     rf_comm_t *comm;
-    /* rank 0 only: bf16 data of every part of every param (mmap'd checkpoint) */
-    const uint8_t *const (*part_data)[RF_MAX_PARTS];
+    /* rank 0 only: where every part of every param is in the checkpoint */
+    const rf_src_t (*src)[RF_MAX_PARTS];
     /* receivers: backend memory that param p's local bf16 slice lands in */
     void *(*dest)(void *user, size_t param);
     /* called once all of param p's bytes have landed; an error is kept
@@ -42,8 +42,14 @@ struct rf_backend {
      * element, *bad_bits that element's bf16 bits. Resets for the next load. */
     refit_status (*collect)(rf_backend_t *b, size_t *bad_param, int64_t *bad_elem, uint16_t *bad_bits);
     refit_status (*transfer)(rf_backend_t *b, const rf_xfer_t *x, uint64_t *bytes_moved);
+    /* Waits for every copy() issued so far (cuda copies are asynchronous). */
+    refit_status (*sync)(rf_backend_t *b);
+    /* Seconds the quantize/scan work of the last load took on the device
+     * (cuda: summed kernel time; host: NAN, the caller's clock is exact). */
+    double (*quant_seconds)(rf_backend_t *b);
     void (*destroy)(rf_backend_t *b);
     void *impl;
+    uint64_t mem_now, mem_peak; /* bytes this backend holds for the model, and the peak */
 };
 
 refit_status rf_backend_host_create(rf_backend_t **out);

@@ -1,5 +1,6 @@
 /* Host backend: model memory is RAM, quantization is the C reference, the
  * data plane is MPI (comm/xfer_host.c). */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,17 +9,22 @@
 
 refit_status rf_xfer_host_run(const rf_xfer_t *x, uint64_t *bytes_moved);
 
+/* Each block carries its size in front so release() can keep the account. */
 static refit_status host_alloc(rf_backend_t *b, size_t bytes, void **out) {
-    (void)b;
-    void *p = calloc(1, bytes ? bytes : 1);
+    uint64_t *p = calloc(1, bytes + 16);
     if (!p) return rf_error(REFIT_ERR_NOMEM, "host allocation of %zu bytes", bytes);
-    *out = p;
+    p[0] = bytes;
+    b->mem_now += bytes;
+    if (b->mem_now > b->mem_peak) b->mem_peak = b->mem_now;
+    *out = p + 2;
     return REFIT_OK;
 }
 
 static void host_release(rf_backend_t *b, void *ptr) {
-    (void)b;
-    free(ptr);
+    if (!ptr) return;
+    uint64_t *p = (uint64_t *)ptr - 2;
+    b->mem_now -= p[0];
+    free(p);
 }
 
 static refit_status host_copy(rf_backend_t *b, void *dst, const void *src, size_t bytes) {
@@ -60,8 +66,22 @@ static refit_status host_collect(rf_backend_t *b, size_t *bad_param, int64_t *ba
 }
 
 static refit_status host_transfer(rf_backend_t *b, const rf_xfer_t *x, uint64_t *bytes_moved) {
+    uint64_t buckets = 2 * x->plan->bucket; /* the data plane's double buffer */
+    b->mem_now += buckets;
+    if (b->mem_now > b->mem_peak) b->mem_peak = b->mem_now;
+    refit_status st = rf_xfer_host_run(x, bytes_moved);
+    b->mem_now -= buckets;
+    return st;
+}
+
+static refit_status host_sync(rf_backend_t *b) {
     (void)b;
-    return rf_xfer_host_run(x, bytes_moved);
+    return REFIT_OK;
+}
+
+static double host_quant_seconds(rf_backend_t *b) {
+    (void)b;
+    return NAN;
 }
 
 static void host_destroy(rf_backend_t *b) {
@@ -81,7 +101,8 @@ refit_status rf_backend_host_create(rf_backend_t **out) {
     *b = (rf_backend_t){.name = "host", .alloc = host_alloc, .release = host_release,
                         .copy = host_copy, .to_host = host_copy,
                         .process = host_process, .collect = host_collect,
-                        .transfer = host_transfer, .destroy = host_destroy, .impl = h};
+                        .transfer = host_transfer, .sync = host_sync, .quant_seconds = host_quant_seconds,
+                        .destroy = host_destroy, .impl = h};
     *out = b;
     return REFIT_OK;
 }

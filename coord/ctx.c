@@ -3,8 +3,12 @@
  * commit all or none. Every rank runs every collective of a step even when
  * it already failed locally; failures meet at the agreement points, where
  * all ranks learn the first cause. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctx_internal.h"
 
@@ -21,9 +25,14 @@ const char *refit_phase_name(refit_phase ph) {
     return (int)ph >= 0 && ph < REFIT_PHASE_COUNT ? names[ph] : "unknown";
 }
 
+/* auto: cuda only when every rank has a GPU (the choice must be the same everywhere). */
 static refit_status pick_backend(refit_ctx *ctx) {
     refit_backend want = ctx->opt.backend;
-    if (want == REFIT_BACKEND_AUTO) want = rf_backend_cuda_available() ? REFIT_BACKEND_CUDA : REFIT_BACKEND_HOST;
+    if (want == REFIT_BACKEND_AUTO) {
+        uint64_t all_gpu = rf_backend_cuda_available();
+        RF_CHECK(rf_comm_allreduce_min_u64(ctx->comm, &all_gpu));
+        want = all_gpu ? REFIT_BACKEND_CUDA : REFIT_BACKEND_HOST;
+    }
     if (want == REFIT_BACKEND_CUDA) return rf_backend_cuda_create(ctx->comm, &ctx->be);
     return rf_backend_host_create(&ctx->be);
 }
@@ -66,6 +75,8 @@ refit_status refit_create(const void *mpi_comm, const refit_options *opt, refit_
     return REFIT_OK;
 }
 
+static void close_sources(refit_ctx *ctx);
+
 static void free_params(refit_ctx *ctx) {
     if (!ctx->ps) return;
     for (size_t i = 0; i < ctx->snap->n_params; i++) {
@@ -87,7 +98,7 @@ void refit_destroy(refit_ctx *ctx) {
     rf_snap_free(ctx->snap);
     free(ctx->snap_blob);
     rf_ckpt_close(ctx->ckpt);
-    free(ctx->part_data);
+    close_sources(ctx);
     if (ctx->be) ctx->be->destroy(ctx->be);
     rf_comm_destroy(ctx->comm);
     free(ctx);
@@ -125,20 +136,53 @@ static refit_status check_config(refit_ctx *ctx) {
     return st;
 }
 
-static refit_status resolve_part_data(refit_ctx *ctx) {
-    free(ctx->part_data);
-    ctx->part_data = calloc(ctx->snap->n_params, sizeof *ctx->part_data);
-    if (!ctx->part_data) return rf_error(REFIT_ERR_NOMEM, "source table");
-    for (size_t i = 0; i < ctx->snap->n_params; i++) {
+static void close_sources(refit_ctx *ctx) {
+    for (size_t i = 0; i < ctx->n_fds; i++)
+        if (ctx->fds[i] >= 0) close(ctx->fds[i]);
+    free(ctx->fds);
+    ctx->fds = NULL;
+    ctx->n_fds = 0;
+    free(ctx->src);
+    ctx->src = NULL;
+}
+
+/* A read-only descriptor for file f, opened once per load. */
+static refit_status file_fd(refit_ctx *ctx, const rf_st_file_t *f, const rf_st_file_t **seen, int *fd) {
+    for (size_t i = 0; i < ctx->n_fds; i++)
+        if (seen[i] == f) {
+            *fd = ctx->fds[i];
+            return REFIT_OK;
+        }
+    int d = open(rf_st_label(f), O_RDONLY | O_CLOEXEC);
+    if (d < 0) return rf_error(REFIT_ERR_IO, "%s: open: %s", rf_st_label(f), strerror(errno));
+    seen[ctx->n_fds] = f;
+    ctx->fds[ctx->n_fds++] = d;
+    *fd = d;
+    return REFIT_OK;
+}
+
+/* Rank 0: where every part of every param is (mapping, file, offset). */
+static refit_status resolve_sources(refit_ctx *ctx) {
+    close_sources(ctx);
+    size_t nf = rf_ckpt_count(ctx->ckpt);
+    const rf_st_file_t **seen = calloc(nf ? nf : 1, sizeof *seen);
+    ctx->fds = calloc(nf ? nf : 1, sizeof *ctx->fds);
+    ctx->src = calloc(ctx->snap->n_params, sizeof *ctx->src);
+    refit_status st = seen && ctx->fds && ctx->src ? REFIT_OK : rf_error(REFIT_ERR_NOMEM, "source table");
+    for (size_t i = 0; i < ctx->snap->n_params && st == REFIT_OK; i++) {
         const rf_param_t *p = &ctx->snap->params[i];
-        for (int k = 0; k < p->n_parts; k++) {
+        for (int k = 0; k < p->n_parts && st == REFIT_OK; k++) {
             const rf_st_file_t *f;
             const rf_st_tensor_t *t;
-            RF_CHECK(rf_ckpt_find(ctx->ckpt, p->parts[k].src, &f, &t));
-            ctx->part_data[i][k] = rf_st_data(f, t);
+            int fd = -1;
+            st = rf_ckpt_find(ctx->ckpt, p->parts[k].src, &f, &t);
+            if (st == REFIT_OK) st = file_fd(ctx, f, seen, &fd);
+            if (st == REFIT_OK)
+                ctx->src[i][k] = (rf_src_t){.ptr = rf_st_data(f, t), .fd = fd, .off = rf_st_data_start(f) + t->begin};
         }
     }
-    return REFIT_OK;
+    free(seen);
+    return st;
 }
 
 static refit_status open_and_check(refit_ctx *ctx, const char *dir) {
@@ -152,7 +196,7 @@ static refit_status open_and_check(refit_ctx *ctx, const char *dir) {
         RF_CHECK(rf_snap_check_ckpt(ctx->snap, ctx->ckpt));
         RF_CHECK(check_config(ctx));
     }
-    return resolve_part_data(ctx);
+    return resolve_sources(ctx);
 }
 
 /* ---- R1: snapshot whole at the first load, its digest afterwards ------- */
@@ -293,7 +337,7 @@ static refit_status nonfinite_error(refit_ctx *ctx, size_t i, int64_t bad, uint1
 static refit_status transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
     bool root = rf_comm_rank(ctx->comm) == 0;
     rf_xfer_t x = {.snap = ctx->snap, .plan = &ctx->plan, .comm = ctx->comm,
-                   .part_data = root ? (const uint8_t *const(*)[RF_MAX_PARTS])ctx->part_data : NULL,
+                   .src = root ? (const rf_src_t(*)[RF_MAX_PARTS])ctx->src : NULL,
                    .dest = xfer_dest, .complete = xfer_complete, .user = ctx};
     refit_status st = ctx->be->transfer(ctx->be, &x, moved);
     /* process_weights_after_loading over every param: a no-op for those
@@ -319,20 +363,11 @@ static refit_status commit(refit_ctx *ctx, uint64_t *bytes) {
             if (ps->scale_bytes) RF_CHECK(ctx->be->copy(ctx->be, ps->live_scales, ps->shadow_scales, ps->scale_bytes));
             *bytes += ps->data_bytes + ps->scale_bytes;
         }
+        RF_CHECK(ctx->be->sync(ctx->be));
     }
     ctx->generation = ctx->loading;
     ctx->valid = true;
     return REFIT_OK;
-}
-
-static uint64_t model_bytes(const refit_ctx *ctx) {
-    uint64_t n = 0;
-    for (size_t i = 0; ctx->ps && i < ctx->snap->n_params; i++) {
-        const rf_pstate_t *ps = &ctx->ps[i];
-        uint64_t one = ps->data_bytes + ps->scale_bytes;
-        n += ctx->opt.commit == REFIT_COMMIT_SHADOW ? 2 * one : one;
-    }
-    return n + ctx->staging_bytes + 2 * ctx->bucket;
 }
 
 typedef struct {
@@ -376,7 +411,13 @@ static refit_status run_steps(refit_ctx *ctx, const char *dir, phase_clock_t *cl
     ctx->quant_bytes = 0;
     bytes = 0;
     st = transfer_and_quantize(ctx, &bytes);
-    ctx->stats.seconds[REFIT_PHASE_QUANTIZE] += ctx->quant_seconds;
+    double dev_q = ctx->be->quant_seconds(ctx->be);
+    if (!isnan(dev_q)) { /* device kernels overlap the transfer: report their own time */
+        ctx->stats.seconds[REFIT_PHASE_QUANTIZE] += dev_q;
+        ctx->quant_seconds = 0; /* the transfer's wall clock already holds the enqueue time */
+    } else {
+        ctx->stats.seconds[REFIT_PHASE_QUANTIZE] += ctx->quant_seconds;
+    }
     ctx->stats.bytes[REFIT_PHASE_QUANTIZE] += ctx->quant_bytes;
     clk->t += ctx->quant_seconds; /* R4 ran inside R3's loop: count it once */
     phase_end(clk, REFIT_PHASE_TRANSFER, bytes);
@@ -400,11 +441,12 @@ refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
     if (st == REFIT_OK) st = bst;
     phase_end(&clk, REFIT_PHASE_COMMIT, bytes);
 
+    close_sources(ctx);
     rf_ckpt_close(ctx->ckpt); /* unmaps: the checkpoint may change before the next reload */
     ctx->ckpt = NULL;
     ctx->stats.status = st;
     ctx->stats.total_seconds = rf_now() - start;
-    ctx->stats.peak_model_bytes = model_bytes(ctx);
+    ctx->stats.peak_model_bytes = ctx->be->mem_peak;
     if (st != REFIT_OK) {
         snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg()[0] ? rf_err_msg() : refit_status_str(st));
         RF_INFO("snap", "generation %lld not committed; live generation stays %lld%s", (long long)ctx->loading,

@@ -38,7 +38,9 @@ struct refit_ctx {
     /* per load */
     int64_t loading;    /* generation being loaded */
     rf_ckpt_t *ckpt;    /* rank 0 */
-    const uint8_t *(*part_data)[RF_MAX_PARTS];
+    rf_src_t (*src)[RF_MAX_PARTS];
+    int *fds;           /* rank 0: one read-only descriptor per checkpoint file */
+    size_t n_fds;
     double quant_seconds;
     uint64_t quant_bytes;
     void *staging;      /* bf16 slice of the quantized param being received */

@@ -1,5 +1,7 @@
 /* Transfer plan and slice packing. */
+#include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "plan.h"
@@ -71,22 +73,56 @@ size_t rf_plan_segments(const rf_plan_t *p, size_t k, rf_seg_t *segs, size_t max
     return n;
 }
 
-void rf_pack_slice(const rf_param_t *p, const uint8_t *const part_data[RF_MAX_PARTS], int tp,
-                   int tp_rank, uint64_t elem0, uint64_t n, uint8_t *dst) {
+/* A run of `bytes` source bytes of part `part` from byte `at`, to dst. */
+static refit_status copy_run(const rf_src_t *src, uint64_t at, uint64_t bytes, bool use_pread, uint8_t *dst) {
+    if (!use_pread) {
+        memcpy(dst, src->ptr + at, bytes);
+        return REFIT_OK;
+    }
+    while (bytes > 0) {
+        ssize_t got = pread(src->fd, dst, bytes, (off_t)(src->off + at));
+        if (got <= 0)
+            return rf_error(REFIT_ERR_IO, "read of %llu bytes at file offset %llu: %s", (unsigned long long)bytes,
+                            (unsigned long long)(src->off + at), got < 0 ? strerror(errno) : "file shrank");
+        dst += got;
+        at += (uint64_t)got;
+        bytes -= (uint64_t)got;
+    }
+    return REFIT_OK;
+}
+
+refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t src[RF_MAX_PARTS], int tp, int tp_rank,
+                           uint64_t elem0, uint64_t n, bool use_pread, uint8_t *dst) {
     const uint64_t cols = (uint64_t)p->cols;
     uint64_t e = elem0, end = elem0 + n;
+    /* pending run: source bytes [run_at, run_at + run_len) of part run_part */
+    int run_part = -1;
+    uint64_t run_at = 0, run_len = 0;
+    uint8_t *run_dst = dst;
     while (e < end) {
         uint64_t row = e / cols, col = e % cols;
-        uint64_t run = cols - col < end - e ? cols - col : end - e;
-        rf_row_src_t src = rf_param_row_source(p, tp, tp_rank, (int64_t)row);
-        if (src.part < 0) {
-            memset(dst, 0, run * 2);
-        } else {
-            const rf_part_t *part = &p->parts[src.part];
-            uint64_t src_elem = (uint64_t)src.src_row * (uint64_t)part->cols + (uint64_t)src.src_col + col;
-            memcpy(dst, part_data[src.part] + src_elem * 2, run * 2);
+        uint64_t len = cols - col < end - e ? cols - col : end - e;
+        rf_row_src_t rs = rf_param_row_source(p, tp, tp_rank, (int64_t)row);
+        uint64_t at = rs.part < 0 ? 0
+                                  : ((uint64_t)rs.src_row * (uint64_t)p->parts[rs.part].cols +
+                                     (uint64_t)rs.src_col + col) * 2;
+        if (run_part >= 0 && (rs.part != run_part || at != run_at + run_len)) {
+            RF_CHECK(copy_run(&src[run_part], run_at, run_len, use_pread, run_dst));
+            run_part = -1;
         }
-        dst += run * 2;
-        e += run;
+        if (rs.part < 0) {
+            memset(dst, 0, len * 2);
+        } else if (run_part < 0) {
+            run_part = rs.part;
+            run_at = at;
+            run_len = len * 2;
+            run_dst = dst;
+        } else {
+            run_len += len * 2;
+        }
+        dst += len * 2;
+        e += len;
     }
+    if (run_part >= 0) RF_CHECK(copy_run(&src[run_part], run_at, run_len, use_pread, run_dst));
+    return REFIT_OK;
 }

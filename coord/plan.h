@@ -42,10 +42,21 @@ typedef struct {
 void rf_plan_iter_init(const rf_plan_t *p, size_t k, uint64_t lo, uint64_t hi, rf_plan_iter_t *it);
 bool rf_plan_iter_next(const rf_plan_t *p, rf_plan_iter_t *it, rf_seg_t *seg);
 
+/* Where one source tensor's bf16 bytes are on rank 0: mapped at `ptr`,
+ * and at byte `off` of the open file `fd`. */
+typedef struct {
+    const uint8_t *ptr;
+    int fd;
+    uint64_t off;
+} rf_src_t;
+
 /* Copies local bf16 elements [elem0, elem0 + n) of param `p` on tensor-
- * parallel rank `tp_rank` from the source tensors (`part_data[i]` = bf16
- * data of part i) into dst; padding rows become zeros. */
-void rf_pack_slice(const rf_param_t *p, const uint8_t *const part_data[RF_MAX_PARTS], int tp,
-                   int tp_rank, uint64_t elem0, uint64_t n, uint8_t *dst);
+ * parallel rank `tp_rank` from its source tensors into dst; padding rows
+ * become zeros. Runs that are contiguous in the source are copied at once.
+ * use_pread: read with pread(2) from the files instead of copying from the
+ * mapping — no page faults and nothing to unmap for rank 0's hot path.
+ * REFIT_ERR_IO naming the file offset when a read comes up short. */
+refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t src[RF_MAX_PARTS], int tp, int tp_rank,
+                           uint64_t elem0, uint64_t n, bool use_pread, uint8_t *dst);
 
 #endif

@@ -90,7 +90,8 @@ typedef struct refit_load_stats {
     double seconds[REFIT_PHASE_COUNT];
     uint64_t bytes[REFIT_PHASE_COUNT];   /* bytes this rank moved/processed in each phase */
     double total_seconds;
-    uint64_t peak_model_bytes;           /* live + shadow + staging held by this rank */
+    uint64_t peak_model_bytes;           /* peak bytes refit held for the model on this rank:
+                                            live + shadow + staging + buckets (device memory on cuda) */
 } refit_load_stats;
 
 /* Figures of the most recent refit_load on this rank. */

@@ -419,7 +419,7 @@ unsigned stride_grid(int64_t nchunk, int sms) {
 
 refit_status launch_tensor(const uint16_t *x, int64_t n, bool vec, uint8_t *out, float *scales,
                            Ws *ws, cudaStream_t st) {
-    int sms;
+    int sms = 0;
     RF_CHECK(sm_count(&sms));
     const unsigned grid = stride_grid(vec ? n / 8 : n, sms);
     if (vec) {
@@ -529,6 +529,27 @@ refit_status rf_qcu_quantize(rf_qscheme_t s, const uint16_t *d_x, int64_t rows, 
     return launch_status(s, rows, cols);
 }
 
+refit_status rf_qcu_scan(const uint16_t *d_x, int64_t n, void *d_workspace, void *stream) {
+    if (!d_x || !d_workspace || n <= 0)
+        return rf_error(REFIT_ERR_INVALID_ARG, "scan (cuda): bad arguments (n %" PRId64 ")", n);
+    cudaStream_t st = (cudaStream_t)stream;
+    Ws *ws = (Ws *)d_workspace;
+    int sms = 0;
+    RF_CHECK(sm_count(&sms));
+    const bool vec = ((uintptr_t)d_x % 16) == 0;
+    k_init<<<1, 1, 0, st>>>(ws);
+    if (vec) k_tensor_amax<8><<<stride_grid(n / 8, sms), kThreads, 0, st>>>(d_x, n, ws);
+    else k_tensor_amax<1><<<stride_grid(n, sms), kThreads, 0, st>>>(d_x, n, ws);
+    return launch_status(RF_Q_NONE, 1, n);
+}
+
+int64_t rf_qcu_ws_first_bad(const void *host_ws, bool *is_inf) {
+    const Ws *w = (const Ws *)host_ws;
+    if (w->bad_key == kNoBad) return -1;
+    if (is_inf) *is_inf = (w->bad_key & 1) != 0;
+    return (int64_t)(w->bad_key >> 1);
+}
+
 refit_status rf_qcu_check(const void *d_workspace, int64_t cols, const char *label, void *stream,
                           int64_t *first_bad) {
     Ws h;
@@ -635,7 +656,7 @@ void rf_qcu_timer_destroy(rf_qcu_timer_t *t) {
 
 refit_status rf_qcu_convert_bits(uint32_t first, uint64_t count, uint8_t *d_out, void *stream) {
     if (count == 0) return REFIT_OK;
-    int sms;
+    int sms = 0;
     RF_CHECK(sm_count(&sms));
     k_convert_bits<<<(unsigned)sms * 8, kThreads, 0, (cudaStream_t)stream>>>(first, count, d_out);
     cudaError_t e = cudaGetLastError();

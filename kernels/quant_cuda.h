@@ -52,6 +52,15 @@ refit_status rf_qcu_quantize(rf_qscheme_t s, const uint16_t *d_x, int64_t rows, 
 refit_status rf_qcu_check(const void *d_workspace, int64_t cols, const char *label, void *stream,
                           int64_t *first_bad);
 
+/* NaN/Inf scan only (params that stay bf16): records the first bad element
+ * of d_x[n] in the workspace as rf_qcu_quantize does; asynchronous. */
+refit_status rf_qcu_scan(const uint16_t *d_x, int64_t n, void *d_workspace, void *stream);
+
+/* Decodes a workspace copied to the host after its stream finished: the
+ * first bad flat index (and whether it is an Inf), or -1 when all finite.
+ * Lets a caller check many workspaces with one copy and one sync. */
+int64_t rf_qcu_ws_first_bad(const void *host_ws, bool *is_inf);
+
 /* ---- small helpers so C tests and tools need no CUDA headers -----------
  * All synchronous; errors are REFIT_ERR_DEVICE with the CUDA reason. */
 refit_status rf_qcu_malloc(size_t bytes, void **out); /* *out set only on success */

@@ -9,10 +9,11 @@ trap 'rm -rf "$WORK"' EXIT
 FAILS=0
 PASSES=0
 
+RF_MPI_EXTRA=${RF_MPI_EXTRA:-} # launcher flags that go after the rank count (e.g. -x VAR)
 mpirun_np() { # NP ARGS...
   local np=$1; shift
   # shellcheck disable=SC2086
-  $RF_MPIEXEC "$np" "$@"
+  $RF_MPIEXEC "$np" $RF_MPI_EXTRA "$@"
 }
 
 pass() { PASSES=$((PASSES + 1)); echo "PASS: $*"; }

@@ -42,3 +42,8 @@ set_tests_properties(cli_commands PROPERTIES LABELS mpi TIMEOUT 600
 # The reference itself against the SPEC's stated facts.
 add_test(NAME ref_selftest COMMAND ${Python3_EXECUTABLE} ${RF_TEST_DIR}/ref/selftest.py)
 set_tests_properties(ref_selftest PROPERTIES LABELS unit TIMEOUT 600)
+
+# cuda backend vs host backend vs the SPEC reference (skips without a GPU).
+add_test(NAME gpu_cuda_dumps COMMAND bash ${RF_TEST_DIR}/gpu/check_cuda_dumps.sh $<TARGET_FILE:refit>)
+set_tests_properties(gpu_cuda_dumps PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 RESOURCE_LOCK gpu TIMEOUT 1800
+                     ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")

@@ -55,8 +55,12 @@ static void test_model(const char *preset, int tp, uint64_t bucket) {
     CHECK(plan.bucket % 4096 == 0 && plan.bucket >= 4096, "bucket %llu not 4 KiB aligned", (unsigned long long)plan.bucket);
     /* sources */
     const uint8_t *(*data)[RF_MAX_PARTS] = calloc(s->n_params, sizeof *data);
+    rf_src_t (*src)[RF_MAX_PARTS] = calloc(s->n_params, sizeof *src);
     for (size_t i = 0; i < s->n_params; i++)
-        for (int k = 0; k < s->params[i].n_parts; k++) data[i][k] = make_source(&s->params[i].parts[k], k);
+        for (int k = 0; k < s->params[i].n_parts; k++) {
+            data[i][k] = make_source(&s->params[i].parts[k], k);
+            src[i][k] = (rf_src_t){.ptr = data[i][k], .fd = -1};
+        }
     for (int r = 0; r < tp; r++) {
         uint8_t *stream = calloc(1, plan.total), *bucketbuf = malloc(plan.bucket);
         uint64_t covered = 0;
@@ -69,8 +73,8 @@ static void test_model(const char *preset, int tp, uint64_t bucket) {
                 CHECK(g->bucket_off == in_bucket, "bucket %zu segment %zu offset", k, j);
                 CHECK(g->param_off + g->len <= rf_snap_param_bf16_bytes(&s->params[g->param]), "segment past param");
                 CHECK(g->len % 2 == 0 && g->param_off % 2 == 0, "odd segment");
-                rf_pack_slice(&s->params[g->param], data[g->param], tp, r, g->param_off / 2, g->len / 2,
-                              bucketbuf + g->bucket_off);
+                CHECK(rf_pack_slice(&s->params[g->param], src[g->param], tp, r, g->param_off / 2, g->len / 2, false,
+                                    bucketbuf + g->bucket_off) == REFIT_OK, "pack");
                 memcpy(stream + plan.offs[g->param] + g->param_off, bucketbuf + g->bucket_off, g->len);
                 in_bucket += g->len;
             }
@@ -95,6 +99,7 @@ static void test_model(const char *preset, int tp, uint64_t bucket) {
     for (size_t i = 0; i < s->n_params; i++)
         for (int k = 0; k < s->params[i].n_parts; k++) free((void *)data[i][k]);
     free(data);
+    free(src);
     rf_plan_free(&plan);
     rf_snap_free(s);
 }
