@@ -14,7 +14,7 @@ mkdir -p "$OUTDIR"
 CKPT=/dev/shm/refit-llama3-8b
 RELOADS=${RELOADS:-3}
 QUANT=${QUANT:-fp8-tensor}
-BUCKET=${BUCKET_MB:-64}
+BUCKET=${BUCKET_MB:-32}
 
 [ -f "$CKPT/config.json" ] || "$BUILD/refit" synth --out "$CKPT" --preset llama3-8b --seed 1 || exit 1
 bytes=$(du -sb "$CKPT" | cut -f1)

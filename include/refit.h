@@ -45,7 +45,7 @@ typedef struct refit_options {
     int tp;                   /* tensor-parallel size; 0 = world size */
     const char *quant;        /* fp8-tensor (default), fp8-row, fp8-block, none */
     refit_backend backend;    /* auto: cuda when a GPU is usable, else host */
-    uint64_t bucket_bytes;    /* staging bucket size, agreed as the MIN over ranks; 0 = 64 MiB */
+    uint64_t bucket_bytes;    /* staging bucket size, agreed as the MIN over ranks; 0 = 32 MiB */
     refit_commit_mode commit; /* shadow: all-or-nothing; inplace: failure marks the model invalid */
 } refit_options;
 
