@@ -18,7 +18,10 @@
  *               first reads hit what the amax pass left in L2.
  *   fp8-row     one CTA per row; a row up to 32768 columns is held in
  *               registers between its amax and its quantization (one read).
- *   fp8-block   one CTA per 128x128 block, held in registers (one read).
+ *   fp8-block   one CTA per 128x128 block, staged in shared memory by
+ *               cp.async (one read; k_block_smem). The earlier kernel that
+ *               held the block in registers (k_block_reg) stays selectable
+ *               with REFIT_BLOCK_KERNEL=old for comparison (launch_block).
  * Loads are 16 bytes (8 bf16) when the pointers and the row length allow,
  * otherwise one element at a time (same results, slower). */
 #include <cuda_fp8.h>
@@ -27,6 +30,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <atomic>
 
 #include "quant_cuda.h"
 
@@ -152,7 +158,13 @@ __device__ uint32_t block_max(uint32_t m) {
     return part[0];
 }
 
+/* Resets the workspace; runs before every quantize/scan. It lets a kernel
+ * launched after it with programmatic dependent launch (PDL, sm_90: the
+ * fp8-block kernel) start at once, so that kernel's launch latency hides
+ * behind this one; such a kernel executes griddepcontrol.wait (pdl_wait)
+ * before it touches the workspace. Without such a launch this is a no-op. */
 __global__ void k_init(Ws *ws) {
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
     ws->amax_bits = 0;
     ws->bad_key = kNoBad;
 }
@@ -300,7 +312,9 @@ __global__ void __launch_bounds__(kThreads)
 
 /* ---- fp8-block ------------------------------------------------------------ */
 
-/* One CTA of kThreads per 128x128 block, held in registers: chunk c of the
+/* The previous fp8-block kernel, kept for comparison (REFIT_BLOCK_KERNEL=old);
+ * k_block_smem below replaces it.
+ * One CTA of kThreads per 128x128 block, held in registers: chunk c of the
  * block (8 bf16) is row c / 16, chunk column c % 16; a warp covers whole
  * 256-byte row segments, so loads coalesce. Needs cols % 8 == 0 and aligned
  * pointers (then ragged edge blocks still hold whole chunks). */
@@ -342,6 +356,116 @@ __global__ void __launch_bounds__(kThreads)
             store(reinterpret_cast<uint2 *>(out + (r0 + r) * cols + c0 + cc * 8), quant(v[j], op));
     }
     if (threadIdx.x == 0) scales[blockIdx.x] = sf; /* [nbr, nbc] row-major */
+}
+
+/* cp.async (sm_80+): a 16-byte global -> shared copy that does not go through
+ * registers, so a CTA can have its whole block in flight at little register
+ * cost. .cg: cached in L2 only (each byte is read once). */
+__device__ __forceinline__ void cp_async16(uint4 *dst, const void *src) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(
+                     (uint32_t)__cvta_generic_to_shared(dst)),
+                 "l"((unsigned long long)__cvta_generic_to_global(src))
+                 : "memory");
+}
+/* Waits for this thread's own cp.async copies, which are then visible to it.
+ * (Other threads' copies would need a barrier as well; k_block_smem only ever
+ * reads back what the same thread copied.) The memory clobber keeps the
+ * compiler from moving shared-memory reads above the wait. */
+__device__ __forceinline__ void cp_async_wait_all() {
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+}
+/* PDL: waits until the kernel this one was launched after (k_init) has
+ * completed and its writes are visible. Returns at once when the kernel was
+ * launched normally. */
+__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+
+/* One CTA of kBlockThreads per 128x128 block, staged in shared memory
+ * (32 KiB) instead of registers. k_block_reg holds its block in registers
+ * (80 a thread), so only 3 CTAs fit on an SM: 96 KiB of loads in flight, and
+ * few CTAs to overlap one CTA's reduction and quantization with the others'
+ * loads (0.66 of copy bandwidth on H200). Here registers stay at 40, and
+ * shared memory allows 6 CTAs an SM (6 x (32 + 1 reserved) KiB <= 228 KiB):
+ * twice the bytes in flight. (Keeping part of the block in registers to fit
+ * 8-10 CTAs was measured too: no faster.)
+ *
+ * Same chunk mapping as k_block_reg (chunk c = row c / 16, chunk column
+ * c % 16, c = threadIdx.x + j * kBlockThreads; a warp covers two whole
+ * 256-byte row segments, so loads and the 8-byte stores coalesce), same
+ * predicates for ragged edge blocks, same operations in the same order: the
+ * bytes, scales and NaN/Inf keys are k_block_reg's. Each thread reads back
+ * only the chunks it copied, so its own cp.async wait suffices before the
+ * amax; the one barrier is the block reduction's. Needs cols % 8 == 0, x
+ * 16-byte and out 8-byte aligned (then every chunk is aligned, edge blocks
+ * included).
+ *
+ * Launched with PDL after k_init (launch_block): everything before pdl_wait()
+ * touches only x, out and scales, which k_init does not; the workspace is
+ * touched only after it. Thread 0 of every CTA also waits before exiting, so
+ * this grid never completes before k_init, whatever runs after it. */
+constexpr int kBlockThreads = 256;
+
+__global__ void __launch_bounds__(kBlockThreads, 6)
+    k_block_smem(const uint16_t *__restrict__ x, int64_t rows, int64_t cols,
+                 uint8_t *__restrict__ out, float *scales, Ws *ws) {
+    constexpr int T = kBlockThreads, CPR = kBlock / 8, NC = kBlock * CPR, K = NC / T,
+                  RPJ = T / CPR;
+    static_assert(T % CPR == 0 && NC % T == 0 && T % 32 == 0, "chunk mapping");
+    __shared__ uint4 tile[NC];
+    __shared__ uint32_t part[T / 32];
+    const int64_t nbc = (cols + kBlock - 1) / kBlock;
+    const int64_t r0 = blockIdx.x / nbc * kBlock, c0 = blockIdx.x % nbc * kBlock;
+    const int brows = (int)min((int64_t)kBlock, rows - r0),
+              bcols = (int)min((int64_t)kBlock, cols - c0);
+    /* T is a multiple of CPR, so all of a thread's chunks are in one chunk
+     * column cc, and its j-th chunk (tile[threadIdx.x + j * T]) is in block
+     * row rt + j * RPJ. */
+    const int cc = threadIdx.x % CPR, rt = threadIdx.x / CPR;
+    const bool col_ok = cc * 8 < bcols;
+    const uint16_t *xb = x + r0 * cols + c0 + cc * 8;
+#pragma unroll
+    for (int j = 0; j < K; j++) {
+        const int r = rt + j * RPJ;
+        if (col_ok && r < brows) cp_async16(&tile[threadIdx.x + j * T], xb + r * cols);
+    }
+    cp_async_wait_all();
+
+    uint32_t m = 0;
+#pragma unroll
+    for (int j = 0; j < K; j++)
+        if (col_ok && rt + j * RPJ < brows) m = max(m, absmax(tile[threadIdx.x + j * T]));
+    /* Block max with one barrier: every thread then reads all warps' maxima. */
+    m = __reduce_max_sync(0xFFFFFFFFu, m);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = m;
+    __syncthreads();
+#pragma unroll
+    for (int w = 0; w < T / 32; w++)
+        m = max(m, part[w]);
+
+    if (m >= kAbsInf) { /* rare: report the first bad element, write nothing */
+        unsigned long long key = kNoBad;
+#pragma unroll
+        for (int j = 0; j < K; j++) {
+            const int r = rt + j * RPJ;
+            if (col_ok && r < brows)
+                key = min(key, bad_key(tile[threadIdx.x + j * T], (r0 + r) * cols + c0 + cc * 8));
+        }
+        pdl_wait(); /* k_init's reset of bad_key must come first */
+        if (key != kNoBad) atomicMin(&ws->bad_key, key);
+        return;
+    }
+    const float sf = block_scale(m);
+    const MulOp op{__fdiv_rn(1.0f, sf)};
+    uint8_t *ob = out + r0 * cols + c0 + cc * 8;
+#pragma unroll
+    for (int j = 0; j < K; j++) {
+        const int r = rt + j * RPJ;
+        if (col_ok && r < brows)
+            store(reinterpret_cast<uint2 *>(ob + r * cols), quant(tile[threadIdx.x + j * T], op));
+    }
+    if (threadIdx.x == 0) {
+        scales[blockIdx.x] = sf; /* [nbr, nbc] row-major */
+        pdl_wait();              /* see above: not done before k_init is */
+    }
 }
 
 /* Any block, one element at a time: amax pass, then a second pass re-reading
@@ -450,14 +574,64 @@ void launch_row(const uint16_t *x, int64_t rows, int64_t cols, bool vec, uint8_t
         k_row_loop<1><<<grid, loop_threads, 0, st>>>(x, cols, out, scales, ws);
 }
 
-void launch_block(const uint16_t *x, int64_t rows, int64_t cols, bool vec, uint8_t *out,
-                  float *scales, Ws *ws, cudaStream_t st) {
+/* Lets k_block_smem's 6 x 33 KiB of shared memory an SM be configured (a
+ * hint; the driver's default usually picks it anyway). Once per device. */
+void block_smem_carveout() {
+    static std::atomic<unsigned long long> done{0};
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return;
+    }
+    const unsigned long long bit = dev < 64 ? 1ull << dev : 0;
+    if (bit && (done.load(std::memory_order_relaxed) & bit)) return;
+    if (cudaFuncSetAttribute(k_block_smem, cudaFuncAttributePreferredSharedMemoryCarveout,
+                             (int)cudaSharedmemCarveoutMaxShared) != cudaSuccess)
+        (void)cudaGetLastError(); /* only a hint: never fail the launch for it */
+    else if (bit)
+        done.fetch_or(bit, std::memory_order_relaxed);
+}
+
+/* fp8-block. REFIT_BLOCK_KERNEL (read every call, for benchmarks) picks the
+ * kernel of the vectorized path: unset = k_block_smem launched with PDL after
+ * k_init, "nopdl" = the same kernel launched normally, "old" = k_block_reg
+ * (the kernel before k_block_smem). All give the same bytes. */
+refit_status launch_block(const uint16_t *x, int64_t rows, int64_t cols, bool vec,
+                          uint8_t *out, float *scales, Ws *ws, cudaStream_t st) {
     const int64_t nblocks = (int64_t)rf_q_scale_count(RF_Q_FP8_BLOCK, rows, cols);
-    if (nblocks == 0) return;
-    if (vec)
-        k_block_reg<<<(unsigned)nblocks, kThreads, 0, st>>>(x, rows, cols, out, scales, ws);
-    else
-        k_block_loop<<<(unsigned)nblocks, kThreads, 0, st>>>(x, rows, cols, out, scales, ws);
+    if (nblocks == 0) return REFIT_OK;
+    const unsigned grid = (unsigned)nblocks;
+    const char *which = getenv("REFIT_BLOCK_KERNEL");
+    if (!vec) {
+        k_block_loop<<<grid, kThreads, 0, st>>>(x, rows, cols, out, scales, ws);
+    } else if (which && strcmp(which, "old") == 0) {
+        k_block_reg<<<grid, kThreads, 0, st>>>(x, rows, cols, out, scales, ws);
+    } else if (which && strcmp(which, "nopdl") == 0) {
+        block_smem_carveout();
+        k_block_smem<<<grid, kBlockThreads, 0, st>>>(x, rows, cols, out, scales, ws);
+    } else {
+        block_smem_carveout();
+        /* PDL: k_block_smem may start as soon as k_init (the kernel just
+         * before it on st) starts; see k_block_smem for why that is safe. */
+        cudaLaunchAttribute attr[1];
+        attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr[0].val.programmaticStreamSerializationAllowed = 1;
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = dim3(grid);
+        cfg.blockDim = dim3(kBlockThreads);
+        cfg.dynamicSmemBytes = 0;
+        cfg.stream = st;
+        cfg.attrs = attr;
+        cfg.numAttrs = 1;
+        cudaError_t e = cudaLaunchKernelEx(&cfg, k_block_smem, x, rows, cols, out, scales, ws);
+        if (e != cudaSuccess) {
+            (void)cudaGetLastError();
+            return rf_error(REFIT_ERR_DEVICE,
+                            "quantize fp8-block [%" PRId64 ", %" PRId64 "]: launch: %s", rows,
+                            cols, cudaGetErrorString(e));
+        }
+    }
+    return REFIT_OK;
 }
 
 refit_status check_args(rf_qscheme_t s, const uint16_t *x, int64_t rows, int64_t cols,
@@ -524,7 +698,7 @@ refit_status rf_qcu_quantize(rf_qscheme_t s, const uint16_t *d_x, int64_t rows, 
     switch (s) {
     case RF_Q_FP8_TENSOR: RF_CHECK(launch_tensor(d_x, n, vec, d_out, d_scales, ws, st)); break;
     case RF_Q_FP8_ROW: launch_row(d_x, rows, cols, vec, d_out, d_scales, ws, st); break;
-    default: launch_block(d_x, rows, cols, vec, d_out, d_scales, ws, st); break;
+    default: RF_CHECK(launch_block(d_x, rows, cols, vec, d_out, d_scales, ws, st)); break;
     }
     return launch_status(s, rows, cols);
 }
