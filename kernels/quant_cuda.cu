@@ -386,7 +386,7 @@ __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;"
  * loads (0.66 of copy bandwidth on H200). Here registers stay at 40, and
  * shared memory allows 6 CTAs an SM (6 x (32 + 1 reserved) KiB <= 228 KiB):
  * twice the bytes in flight. (Keeping part of the block in registers to fit
- * 8-10 CTAs was measured too: no faster.)
+ * 8-10 CTAs was measured too, on H100: no faster.)
  *
  * Same chunk mapping as k_block_reg (chunk c = row c / 16, chunk column
  * c % 16, c = threadIdx.x + j * kBlockThreads; a warp covers two whole
