@@ -23,7 +23,7 @@ for lt in $LAYOUTS; do
   echo "== np $np tp $tp: floors"
   $MPI -np "$np" "$BUILD/bench/floors" --json "$OUTDIR/floors-np$np.json" || exit 1
   echo "== np $np tp $tp: refit run, generation 0 + $RELOADS reloads, $QUANT, bucket $BUCKET MiB"
-  $MPI -np "$np" "$BUILD/refit" run --backend cuda --checkpoint "$CKPT" --reloads "$RELOADS" --tp "$tp" \
+  $MPI -np "$np" "$BUILD/refit" run --backend cuda --checkpoint "$CKPT" --reloads "$RELOADS" --tp "$tp" --transfer "${TRANSFER:-scatter}" \
     --quant "$QUANT" --bucket-mb "$BUCKET" --report "$OUTDIR/report-np$np-tp$tp.json" || exit 1
   python3 "$(dirname "$0")/summarize.py" "$OUTDIR/report-np$np-tp$tp.json" "$OUTDIR/floors-np$np.json" "$bytes"
 done

@@ -3,7 +3,9 @@
  * Rank 0 walks the items (bucket k, slice group g) of the plan in order:
  * packs the item from the mapped checkpoint into a pinned bucket (several
  * threads), copies it to a device bucket (s_h2d), sends it with grouped
- * ncclSend to the ranks of group g, the replicas of tp rank g (s_nccl), and
+ * ncclSend to the ranks of group g, the replicas of tp rank g (s_nccl) — or,
+ * with --transfer bcast, ncclBroadcast to every rank, which keeps only its
+ * own group's items — and
  * when g == 0 unpacks it into its own params (s_comp). A receiver posts
  * ncclRecv for the items of its own group only, so each rank receives just
  * its slices. Events chain the three streams; a ring of RF_CUDA_RING
@@ -123,7 +125,12 @@ static refit_status root_item(run_t *r, size_t k, int g, int s, bool reused, uin
     RF_CUDA_CHECK(cudaMemcpyAsync(c->dbuf[s], c->pinned[s], bytes, cudaMemcpyHostToDevice, c->s_h2d), "host to device");
     RF_CUDA_CHECK(cudaEventRecord(c->ev_h2d[s], c->s_h2d), "event");
     int world = rf_comm_world(x->comm), tp = x->snap->tp;
-    if (world > 1 && (g != 0 || world > tp)) {
+    if (world > 1 && x->bcast) { /* every rank gets every item; members keep theirs */
+        RF_CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_h2d[s], 0), "wait");
+        RF_NCCL_CHECK(ncclBroadcast(c->dbuf[s], c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "broadcast");
+        RF_CUDA_CHECK(cudaEventRecord(c->ev_sent[s], c->s_nccl), "event");
+        *moved += bytes;
+    } else if (world > 1 && (g != 0 || world > tp)) {
         RF_CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_h2d[s], 0), "wait");
         RF_NCCL_CHECK(ncclGroupStart(), "group start");
         for (int peer = g; peer < world; peer += tp)
@@ -140,12 +147,21 @@ static refit_status root_item(run_t *r, size_t k, int g, int s, bool reused, uin
     return REFIT_OK;
 }
 
-/* A receiver: bucket k of its own group through slot s. */
-static refit_status recv_item(run_t *r, size_t k, int s, uint64_t *moved) {
+/* A receiver: bucket k of group g through slot s. With send/recv only its
+ * own group's items come here; with broadcast every item does, and only
+ * its own group's are unpacked. */
+static refit_status recv_item(run_t *r, size_t k, bool keep, int s, uint64_t *moved) {
     rf_cuda_t *c = r->c;
     uint64_t bytes = rf_plan_bucket_bytes(r->x->plan, k);
     RF_CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_free[s], 0), "wait");
-    RF_NCCL_CHECK(ncclRecv(c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "recv");
+    if (r->x->bcast)
+        RF_NCCL_CHECK(ncclBroadcast(c->dbuf[s], c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "broadcast");
+    else
+        RF_NCCL_CHECK(ncclRecv(c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "recv");
+    if (!keep) { /* nothing to unpack: the slot is free once the broadcast is done */
+        RF_CUDA_CHECK(cudaEventRecord(c->ev_free[s], c->s_nccl), "event");
+        return REFIT_OK;
+    }
     RF_CUDA_CHECK(cudaEventRecord(c->ev_sent[s], c->s_nccl), "event");
     RF_CUDA_CHECK(cudaStreamWaitEvent(c->s_comp, c->ev_sent[s], 0), "wait");
     RF_CHECK(unpack(r, k, c->dbuf[s]));
@@ -168,7 +184,7 @@ refit_status rf_xfer_cuda_run(rf_backend_t *b, const rf_xfer_t *x, uint64_t *byt
     for (size_t k = 0; k < x->plan->n_buckets && st == REFIT_OK; k++)
         for (int g = 0; g < tp && st == REFIT_OK; g++) {
             if (root) st = root_item(&r, k, g, (int)(item % RF_CUDA_RING), item >= RF_CUDA_RING, &moved);
-            else if (g == mine) st = recv_item(&r, k, (int)(item % RF_CUDA_RING), &moved);
+            else if (g == mine || x->bcast) st = recv_item(&r, k, g == mine, (int)(item % RF_CUDA_RING), &moved);
             else continue;
             item++;
         }

@@ -17,6 +17,9 @@ typedef struct {
     rf_comm_t *comm;
     /* rank 0 only: where every part of every param is in the checkpoint */
     const rf_src_t (*src)[RF_MAX_PARTS];
+    /* cuda: broadcast every bucket to all ranks instead of sending each
+     * group's buckets to that group only (--transfer bcast) */
+    bool bcast;
     /* receivers: backend memory that param p's local bf16 slice lands in */
     void *(*dest)(void *user, size_t param);
     /* called once all of param p's bytes have landed; an error is kept

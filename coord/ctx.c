@@ -338,6 +338,7 @@ static refit_status transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
     bool root = rf_comm_rank(ctx->comm) == 0;
     rf_xfer_t x = {.snap = ctx->snap, .plan = &ctx->plan, .comm = ctx->comm,
                    .src = root ? (const rf_src_t(*)[RF_MAX_PARTS])ctx->src : NULL,
+                   .bcast = ctx->opt.transfer == REFIT_TRANSFER_BCAST,
                    .dest = xfer_dest, .complete = xfer_complete, .user = ctx};
     refit_status st = ctx->be->transfer(ctx->be, &x, moved);
     /* process_weights_after_loading over every param: a no-op for those

@@ -40,6 +40,9 @@ typedef struct refit_ctx refit_ctx;
 
 typedef enum { REFIT_BACKEND_AUTO = 0, REFIT_BACKEND_HOST, REFIT_BACKEND_CUDA } refit_backend;
 typedef enum { REFIT_COMMIT_SHADOW = 0, REFIT_COMMIT_INPLACE } refit_commit_mode;
+/* cuda data plane: scatter = each bucket sent (ncclSend/Recv) only to the
+ * ranks whose slice it holds; bcast = ncclBroadcast to every rank. */
+typedef enum { REFIT_TRANSFER_SCATTER = 0, REFIT_TRANSFER_BCAST } refit_transfer;
 
 typedef struct refit_options {
     int tp;                   /* tensor-parallel size; 0 = world size */
@@ -47,6 +50,7 @@ typedef struct refit_options {
     refit_backend backend;    /* auto: cuda when a GPU is usable, else host */
     uint64_t bucket_bytes;    /* staging bucket size, agreed as the MIN over ranks; 0 = 32 MiB */
     refit_commit_mode commit; /* shadow: all-or-nothing; inplace: failure marks the model invalid */
+    refit_transfer transfer;  /* cuda backend's data plane (default scatter: measured faster) */
 } refit_options;
 
 void refit_options_default(refit_options *opt);

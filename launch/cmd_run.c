@@ -90,6 +90,10 @@ static refit_status parse_ctx_options(const rf_opts_t *o, refit_options *opt) {
     else if (!strcmp(b, "host")) opt->backend = REFIT_BACKEND_HOST;
     else if (!strcmp(b, "cuda")) opt->backend = REFIT_BACKEND_CUDA;
     else return rf_error(REFIT_ERR_INVALID_ARG, "--backend '%s': expected auto, host or cuda", b);
+    const char *t = rf_opt_str(o, "transfer");
+    if (!strcmp(t, "scatter")) opt->transfer = REFIT_TRANSFER_SCATTER;
+    else if (!strcmp(t, "bcast")) opt->transfer = REFIT_TRANSFER_BCAST;
+    else return rf_error(REFIT_ERR_INVALID_ARG, "--transfer '%s': expected scatter or bcast", t);
     if (!strcmp(c, "shadow")) opt->commit = REFIT_COMMIT_SHADOW;
     else if (!strcmp(c, "inplace")) opt->commit = REFIT_COMMIT_INPLACE;
     else return rf_error(REFIT_ERR_INVALID_ARG, "--commit '%s': expected shadow or inplace", c);

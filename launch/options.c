@@ -20,6 +20,8 @@ static const rf_opt_def_t table[] = {
     {"backend", "NAME", "auto", RUN, false, "auto | host | cuda (auto: cuda when a GPU is usable)"},
     {"commit", "MODE", "shadow", RUN, false,
      "shadow (all-or-nothing) | inplace (no shadow copy; a failure marks the model invalid)"},
+    {"transfer", "MODE", "scatter", RUN, false,
+     "cuda data plane: scatter (each rank receives only its slices) | bcast (every rank receives all)"},
     {"bucket-mb", "MB", "32", RUN, false, "staging bucket size in MiB (the MIN over ranks is used)"},
     {"dump", "DIR", NULL, RUN, false,
      "after the run, each rank writes DIR/rank-RRRRR-of-NNNNN.safetensors (last committed generation)"},
