@@ -42,3 +42,6 @@ set_tests_properties(cli_commands PROPERTIES LABELS mpi TIMEOUT 600
 # The reference itself against the SPEC's stated facts.
 add_test(NAME ref_selftest COMMAND ${Python3_EXECUTABLE} ${RF_TEST_DIR}/ref/selftest.py)
 set_tests_properties(ref_selftest PROPERTIES LABELS unit TIMEOUT 600)
+
+# Reliability under faults (tests/faults: library tests and the fault matrix).
+include(${RF_TEST_DIR}/faults/faults.cmake)
