@@ -16,3 +16,14 @@ add_test(NAME mpi_fault_matrix_np4
                  ${CMAKE_CURRENT_BINARY_DIR}/fault_matrix.md)
 set_tests_properties(mpi_fault_matrix_np4 PROPERTIES LABELS mpi TIMEOUT 900
                      ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
+
+# The library under injected errors without a leak or a bad access, under
+# valgrind (one rank, MPI singleton); MPI's own allocations are suppressed.
+find_program(RF_VALGRIND valgrind)
+if(RF_VALGRIND AND NOT REFIT_SANITIZE)
+  add_test(NAME valgrind_faults_np1
+           COMMAND ${RF_VALGRIND} -q --leak-check=full --show-leak-kinds=definite,indirect
+                   --errors-for-leak-kinds=definite,indirect --error-exitcode=9
+                   --suppressions=${RF_TEST_DIR}/valgrind-mpi.supp $<TARGET_FILE:test_faults>)
+  set_tests_properties(valgrind_faults_np1 PROPERTIES LABELS mpi ENVIRONMENT "${RF_MPI_ENV}" TIMEOUT 600)
+endif()
