@@ -25,7 +25,8 @@ struct rf_guard {
     atomic_llong generation_pub;
     atomic_llong loading_pub;
     char *dump_dir;
-    /* emergency dump: one at most, run on its own thread so waits for it stay bounded */
+    /* emergency dump: one at a time, on its own thread so that waits for it
+     * stay bounded; done again only if the committed generation changed */
     pthread_mutex_t dmu;
     pthread_cond_t dcv;
     dump_state_t dump_state;
