@@ -45,15 +45,16 @@ print(" ".join(out))
 EOF
 }
 
-# the line that names the cause, as the job's log shows it
-cause_line() { # LOG KIND
+# the line that names the cause, as the job's log shows it (-a: a crashed
+# rank's backtrace may put binary bytes in the log)
+cause_line() { # LOG KIND RANK
   local pat
   case $2 in
     error) pat="NOT committed" ;;
-    crash) pat="mpirun noticed that process rank" ;;
-    hang) pat="timed out after" ;;
+    crash) pat="noticed that process rank $3 " ;;
+    hang) pat="rank $3: timed out after" ;;
   esac
-  grep -m1 "$pat" "$1" | sed -e 's/^refit: //' -e 's/|/\\|/g' | cut -c1-220
+  grep -a -m1 "$pat" "$1" | sed -e 's/^refit: //' -e 's/|/\\|/g' -e "s#$WORK/##g" | cut -c1-220
 }
 
 run_cell() { # RANK PHASE KIND
@@ -67,11 +68,11 @@ run_cell() { # RANK PHASE KIND
     --tp "$TP" --timeout "$TIMEOUT" --dump "$dir" >"$log" 2>&1 || rc=$?
   t1=$(now)
   local tfault since wall gens cause why=""
-  tfault=$(grep -m1 -oE "injected fault: $kind in phase $phase .* at [0-9.]+$" "$log" | grep -oE "[0-9.]+$")
+  tfault=$(grep -a -m1 -oE "injected fault: $kind in phase $phase .* at [0-9.]+$" "$log" | grep -oE "[0-9.]+$")
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
   since=$( [ -n "$tfault" ] && awk -v a="$tfault" -v b="$t1" 'BEGIN { printf "%.1f", b - a }' || echo "?")
   gens=$(dump_gens "$dir")
-  cause=$(cause_line "$log" "$kind")
+  cause=$(cause_line "$log" "$kind" "$rank")
 
   [ "$rc" -ne 0 ] || why+="exit 0; "
   [ "$rc" -ne 137 ] || why+="killed by the outer timeout (hang); "
@@ -90,10 +91,10 @@ run_cell() { # RANK PHASE KIND
     fi
   done
   case $kind in
-    error) grep -qE "NOT committed .*rank $rank: injected fault: error in phase $phase" "$log" ||
+    error) grep -aqE "NOT committed .*rank $rank: injected fault: error in phase $phase" "$log" ||
              why+="no agreed cause naming rank $rank and $phase; " ;;
-    crash) grep -q "process rank $rank with PID .* exited on signal" "$log" || why+="mpirun names no crashed rank $rank; " ;;
-    hang) grep -qE "rank $rank: timed out after .* in phase $phase " "$log" ||
+    crash) grep -aq "process rank $rank with PID .* exited on signal" "$log" || why+="mpirun names no crashed rank $rank; " ;;
+    hang) grep -aqE "rank $rank: timed out after .* in phase $phase " "$log" ||
             why+="no timeout report of rank $rank in $phase; "
           [ "$rc" -eq 124 ] || why+="exit $rc, not the watchdog's 124; " ;;
   esac
