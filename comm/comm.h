@@ -38,11 +38,16 @@ refit_status rf_comm_allreduce_max_f64(rf_comm_t *c, double *vals, int n);
 /* Gather `bytes` from every rank to rank 0 (recv NULL elsewhere). */
 refit_status rf_comm_gather(rf_comm_t *c, const void *send, size_t bytes, void *recv);
 refit_status rf_comm_barrier(rf_comm_t *c);
+/* Ends the whole job (MPI_Abort) with exit code `code`: the last resort of
+ * the watchdog, from its own thread, when a load outlived its timeout. */
+void rf_comm_abort(rf_comm_t *c, int code) __attribute__((noreturn));
 
 /* Agreement (protocol step B): every rank brings its local status; returns
  * REFIT_OK on all ranks only if every rank is OK. Otherwise every rank gets
- * the status and message of the lowest failing rank: its own (unchanged) on
- * that rank, REFIT_ERR_REMOTE with that message everywhere else. */
+ * the status and message of the lowest failing rank (ranks failing with
+ * REFIT_ERR_REMOTE, i.e. relaying an earlier agreement, count after all
+ * others): its own (unchanged) on that rank, REFIT_ERR_REMOTE with that
+ * message everywhere else. */
 refit_status rf_comm_agree(rf_comm_t *c, refit_status local);
 
 /* ---- host data plane: double-buffered bucket broadcasts ---------------

@@ -6,6 +6,7 @@
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "comm.h"
 
@@ -170,10 +171,23 @@ refit_status rf_comm_barrier(rf_comm_t *c) {
     return REFIT_OK;
 }
 
+void rf_comm_abort(rf_comm_t *c, int code) {
+    /* Called from the watchdog thread while the main thread may sit in a
+     * collective: outside MPI_THREAD_SINGLE's letter, but the job is lost
+     * anyway and Open MPI's abort reaches mpirun through PMIx's own thread,
+     * which then ends every rank (tests/faults/fault_matrix.sh checks it). */
+    MPI_Abort(c->world, code);
+    _exit(code); /* MPI_Abort does not return; if it ever did, still end */
+}
+
 refit_status rf_comm_agree(rf_comm_t *c, refit_status local) {
-    int first = local == REFIT_OK ? INT_MAX : c->rank;
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, c->world));
-    if (first == INT_MAX) return REFIT_OK;
+    /* A rank whose failure is REMOTE only relays a cause agreed earlier: the
+     * rank that holds it first-hand comes before every relay, so it keeps its
+     * own status when a failure is agreed again (R0-R4, then B). */
+    int key = local == REFIT_OK ? INT_MAX : local == REFIT_ERR_REMOTE ? c->size + c->rank : c->rank;
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &key, 1, MPI_INT, MPI_MIN, c->world));
+    if (key == INT_MAX) return REFIT_OK;
+    int first = key < c->size ? key : key - c->size;
     /* The lowest failing rank tells everyone its status and first cause. */
     struct {
         int status;

@@ -26,6 +26,10 @@ typedef struct {
      * (first one wins) and later params are still received, unprocessed */
     refit_status (*complete)(void *user, size_t param);
     void *user;
+    /* rf_now() time by which the load must be over (0: none): a backend
+     * that polls (cuda: non-blocking NCCL, ncclCommGetAsyncError) gives up
+     * there with REFIT_ERR_TIMEOUT rather than waiting forever */
+    double deadline;
 } rf_xfer_t;
 
 struct rf_backend {
@@ -51,6 +55,11 @@ struct rf_backend {
      * (cuda: summed kernel time; host: NAN, the caller's clock is exact). */
     double (*quant_seconds)(rf_backend_t *b);
     void (*destroy)(rf_backend_t *b);
+    /* Optional (NULL: nothing to do). Called once, from the watchdog thread,
+     * when a load outlived its timeout, while the main thread may be blocked
+     * in this backend: makes its blocked calls return (cuda: ncclCommAbort on
+     * every communicator). The job ends right after. */
+    void (*abort)(rf_backend_t *b);
     void *impl;
     uint64_t mem_now, mem_peak; /* bytes this backend holds for the model, and the peak */
 };

@@ -16,7 +16,8 @@
 
 void refit_options_default(refit_options *opt) {
     *opt = (refit_options){.tp = 0, .quant = "fp8-tensor", .backend = REFIT_BACKEND_AUTO,
-                           .bucket_bytes = 0, .commit = REFIT_COMMIT_SHADOW};
+                           .bucket_bytes = 0, .commit = REFIT_COMMIT_SHADOW,
+                           .timeout_s = RF_DEFAULT_TIMEOUT_S};
 }
 
 const char *refit_phase_name(refit_phase ph) {
@@ -64,6 +65,8 @@ refit_status refit_create(const void *mpi_comm, const refit_options *opt, refit_
     /* Every rank must agree on the bucket: the plan is the protocol. */
     ctx->bucket = ctx->opt.bucket_bytes ? ctx->opt.bucket_bytes : RF_DEFAULT_BUCKET;
     if (st == REFIT_OK) st = rf_comm_allreduce_min_u64(ctx->comm, &ctx->bucket);
+    /* REFIT_FAULT and the watchdog: agreed apart, backend set-up may be collective */
+    if (st == REFIT_OK) st = rf_comm_agree(ctx->comm, rf_guard_create(ctx, &ctx->guard));
     if (st == REFIT_OK) st = rf_comm_agree(ctx->comm, pick_backend(ctx));
     if (st != REFIT_OK) {
         refit_destroy(ctx);
@@ -93,6 +96,7 @@ static void free_params(refit_ctx *ctx) {
 
 void refit_destroy(refit_ctx *ctx) {
     if (!ctx) return;
+    rf_guard_destroy(ctx->guard);
     if (ctx->be) free_params(ctx);
     rf_plan_free(&ctx->plan);
     rf_snap_free(ctx->snap);
@@ -300,6 +304,7 @@ static refit_status quantize_param(refit_ctx *ctx, size_t i) {
     if (!rf_snap_param_quantized(ctx->snap, p) || ps->quantized_gen == ctx->loading) return REFIT_OK;
     if (ps->received_gen != ctx->loading)
         return rf_error(REFIT_ERR_INTERNAL, "%s: asked to quantize before its bf16 slice arrived", p->name);
+    RF_CHECK(rf_guard_fault(ctx->guard, REFIT_PHASE_QUANTIZE, p->name));
     double t0 = rf_now();
     refit_status st = ctx->be->process(ctx->be, i, ctx->scheme, ctx->staging, p->rows, p->cols,
                                        rf_ctx_target(ctx, i, false), rf_ctx_target(ctx, i, true));
@@ -312,8 +317,11 @@ static refit_status quantize_param(refit_ctx *ctx, size_t i) {
 static refit_status xfer_complete(void *user, size_t i) {
     refit_ctx *ctx = user;
     const rf_param_t *p = &ctx->snap->params[i];
+    /* R3's fault point: mid-transfer, as a slice lands, peers still sending */
+    RF_CHECK(rf_guard_fault(ctx->guard, REFIT_PHASE_TRANSFER, p->name));
     ctx->ps[i].received_gen = ctx->loading;
     if (rf_snap_param_quantized(ctx->snap, p)) return quantize_param(ctx, i);
+    RF_CHECK(rf_guard_fault(ctx->guard, REFIT_PHASE_QUANTIZE, p->name));
     double t0 = rf_now(); /* bf16 params: only the NaN/Inf scan */
     refit_status st = ctx->be->process(ctx->be, i, RF_Q_NONE, rf_ctx_target(ctx, i, false), p->rows, p->cols,
                                        NULL, NULL);
@@ -339,7 +347,9 @@ static refit_status transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
     rf_xfer_t x = {.snap = ctx->snap, .plan = &ctx->plan, .comm = ctx->comm,
                    .src = root ? (const rf_src_t(*)[RF_MAX_PARTS])ctx->src : NULL,
                    .bcast = ctx->opt.transfer == REFIT_TRANSFER_BCAST,
-                   .dest = xfer_dest, .complete = xfer_complete, .user = ctx};
+                   .dest = xfer_dest, .complete = xfer_complete, .user = ctx,
+                   .deadline = rf_guard_deadline(ctx->guard)};
+    rf_guard_phase(ctx->guard, REFIT_PHASE_TRANSFER);
     refit_status st = ctx->be->transfer(ctx->be, &x, moved);
     /* process_weights_after_loading over every param: a no-op for those
      * already quantized as their last bucket landed. */
@@ -356,7 +366,7 @@ static refit_status transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
 }
 
 /* ---- B: all ranks agree, then commit together --------------------------- */
-static refit_status commit(refit_ctx *ctx, uint64_t *bytes) {
+static refit_status commit_copy(refit_ctx *ctx, uint64_t *bytes) {
     if (ctx->opt.commit == REFIT_COMMIT_SHADOW) {
         for (size_t i = 0; i < ctx->snap->n_params; i++) {
             rf_pstate_t *ps = &ctx->ps[i];
@@ -369,6 +379,14 @@ static refit_status commit(refit_ctx *ctx, uint64_t *bytes) {
     ctx->generation = ctx->loading;
     ctx->valid = true;
     return REFIT_OK;
+}
+
+/* Under the live lock: an emergency dump never sees half-copied weights. */
+static refit_status commit(refit_ctx *ctx, uint64_t *bytes) {
+    rf_guard_live_lock(ctx->guard);
+    refit_status st = commit_copy(ctx, bytes);
+    rf_guard_live_unlock(ctx->guard);
+    return st;
 }
 
 typedef struct {
@@ -394,17 +412,22 @@ static uint64_t source_bytes(const rf_snap_t *s) {
 /* Runs R0..R4; returns the agreed status (same on every rank). */
 static refit_status run_steps(refit_ctx *ctx, const char *dir, phase_clock_t *clk) {
     bool root = rf_comm_rank(ctx->comm) == 0;
-    refit_status st = root ? open_and_check(ctx, dir) : REFIT_OK;
+    refit_status st = rf_guard_fault(ctx->guard, REFIT_PHASE_OPEN, dir);
+    if (st == REFIT_OK && root) st = open_and_check(ctx, dir);
     st = rf_comm_agree(ctx->comm, st); /* R0 verdict */
     phase_end(clk, REFIT_PHASE_OPEN, root && st == REFIT_OK ? source_bytes(ctx->snap) : 0);
     if (st != REFIT_OK) return st;
 
     uint64_t bytes = 0;
-    st = rf_comm_agree(ctx->comm, distribute_snapshot(ctx, &bytes));
+    /* an injected error still joins R1's broadcasts: peers must not wait for it */
+    refit_status fst = rf_guard_fault(ctx->guard, REFIT_PHASE_SNAPSHOT, NULL);
+    st = distribute_snapshot(ctx, &bytes);
+    st = rf_comm_agree(ctx->comm, fst != REFIT_OK ? fst : st);
     phase_end(clk, REFIT_PHASE_SNAPSHOT, bytes);
     if (st != REFIT_OK) return st;
 
-    st = rf_comm_agree(ctx->comm, restore(ctx));
+    st = rf_guard_fault(ctx->guard, REFIT_PHASE_RESTORE, NULL);
+    st = rf_comm_agree(ctx->comm, st != REFIT_OK ? st : restore(ctx));
     phase_end(clk, REFIT_PHASE_RESTORE, 0);
     if (st != REFIT_OK) return st;
 
@@ -433,13 +456,18 @@ refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
     ctx->stats.generation = ctx->loading;
     double start = rf_now();
     phase_clock_t clk = {ctx, start};
+    rf_guard_load_begin(ctx->guard);
 
     refit_status st = run_steps(ctx, checkpoint_dir, &clk);
+    /* B's fault point comes before the vote: after it, a rank must commit */
+    rf_guard_phase(ctx->guard, REFIT_PHASE_COMMIT);
+    if (st == REFIT_OK) st = rf_guard_fault(ctx->guard, REFIT_PHASE_COMMIT, NULL);
     st = rf_comm_agree(ctx->comm, st); /* B: a failure anywhere fails everyone */
     uint64_t bytes = 0;
     if (st == REFIT_OK) st = commit(ctx, &bytes);
     refit_status bst = rf_comm_barrier(ctx->comm);
     if (st == REFIT_OK) st = bst;
+    rf_guard_load_end(ctx->guard);
     phase_end(&clk, REFIT_PHASE_COMMIT, bytes);
 
     close_sources(ctx);

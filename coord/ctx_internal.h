@@ -6,6 +6,7 @@
 #include "backend.h"
 #include "checkpoint.h"
 #include "comm.h"
+#include "guard.h"
 #include "plan.h"
 #include "snapshot.h"
 
@@ -48,9 +49,13 @@ struct refit_ctx {
 
     refit_load_stats stats;
     char last_error[1024];
+    rf_guard_t *guard;  /* fault points, watchdog, emergency dump */
 };
 
 /* Where param i's data / scales live for the generation being loaded. */
 void *rf_ctx_target(refit_ctx *ctx, size_t i, bool scales);
+/* This rank's part of refit_dump, no MPI: its rank file and, on rank 0, the
+ * snapshot (the emergency dump of a dying rank uses it alone). */
+refit_status rf_dump_local(refit_ctx *ctx, const char *dir);
 
 #endif

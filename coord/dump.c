@@ -102,16 +102,21 @@ static refit_status write_snapshot(refit_ctx *ctx, const char *dir) {
     return REFIT_OK;
 }
 
+refit_status rf_dump_local(refit_ctx *ctx, const char *dir) {
+    if (ctx->generation < 0) return rf_error(REFIT_ERR_STATE, "nothing to dump: no generation was ever committed");
+    if (!ctx->valid)
+        return rf_error(REFIT_ERR_STATE,
+                        "nothing to dump: an in-place reload failed, the live weights match no checkpoint");
+    RF_CHECK(mkdir_p(dir));
+    RF_CHECK(write_rank_file(ctx, dir));
+    return rf_comm_rank(ctx->comm) == 0 ? write_snapshot(ctx, dir) : REFIT_OK;
+}
+
 refit_status refit_dump(refit_ctx *ctx, const char *dir) {
     rf_err_clear();
-    refit_status st = REFIT_OK;
-    if (ctx->generation < 0)
-        st = rf_error(REFIT_ERR_STATE, "nothing to dump: no generation was ever committed");
-    else if (!ctx->valid)
-        st = rf_error(REFIT_ERR_STATE, "nothing to dump: an in-place reload failed, the live weights match no checkpoint");
-    if (st == REFIT_OK) st = mkdir_p(dir);
-    if (st == REFIT_OK) st = write_rank_file(ctx, dir);
-    if (st == REFIT_OK && rf_comm_rank(ctx->comm) == 0) st = write_snapshot(ctx, dir);
+    rf_guard_live_lock(ctx->guard); /* not at once with a dying rank's emergency dump */
+    refit_status st = rf_dump_local(ctx, dir);
+    rf_guard_live_unlock(ctx->guard);
     st = rf_comm_agree(ctx->comm, st);
     if (st != REFIT_OK) snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg());
     return st;

@@ -51,6 +51,11 @@ typedef struct refit_options {
     uint64_t bucket_bytes;    /* staging bucket size, agreed as the MIN over ranks; 0 = 32 MiB */
     refit_commit_mode commit; /* shadow: all-or-nothing; inplace: failure marks the model invalid */
     refit_transfer transfer;  /* cuda backend's data plane (default scatter: measured faster) */
+    /* Seconds a refit_load may take; 0 = 60, < 0 = no limit. A load still
+     * running then (a rank hung or died) ends the MPI job with exit code 124
+     * within this time, after each rank reports its phase on stderr: an MPI
+     * job cannot outlive a lost rank. Failures that return never end it. */
+    double timeout_s;
 } refit_options;
 
 void refit_options_default(refit_options *opt);

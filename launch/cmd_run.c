@@ -12,6 +12,7 @@
 #include "options.h"
 #include "refit.h"
 #include "report.h"
+#include "run_guard.h"
 #include "rf_common.h"
 #include "synth.h"
 
@@ -84,6 +85,7 @@ static refit_status parse_ctx_options(const rf_opts_t *o, refit_options *opt) {
     }
     RF_CHECK(rf_opt_int(o, "bucket-mb", 1, 1 << 16, &v));
     opt->bucket_bytes = (uint64_t)v << 20;
+    RF_CHECK(rf_opt_double(o, "timeout", 0.1, 1e6, &opt->timeout_s));
     opt->quant = rf_opt_str(o, "quant");
     const char *b = rf_opt_str(o, "backend"), *c = rf_opt_str(o, "commit");
     if (!strcmp(b, "auto")) opt->backend = REFIT_BACKEND_AUTO;
@@ -159,6 +161,7 @@ int rf_cmd_run(int argc, char **argv) {
     rf_opts_t o;
     bool help;
     int rank = 0, world = 1;
+    rf_run_guard_start(); /* before MPI_Init: its threads inherit the signal mask */
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world);
@@ -169,6 +172,7 @@ int rf_cmd_run(int argc, char **argv) {
             if (st != REFIT_OK) fprintf(stderr, "refit run: %s\n", rf_err_msg());
             usage(st != REFIT_OK ? stderr : stdout);
         }
+        rf_run_guard_stop();
         MPI_Finalize();
         return st != REFIT_OK ? 2 : 0;
     }
@@ -185,14 +189,17 @@ int rf_cmd_run(int argc, char **argv) {
         if (rank == 0)
             printf("refit: %d ranks, tp %d, %d replicas, scheme %s, backend %s, %d loads\n", world, opt.tp ? opt.tp : world,
                    world / (opt.tp ? opt.tp : world), opt.quant, refit_backend_name(ctx), list.n);
+        rf_run_guard_attach(ctx, rf_opt_str(&o, "dump"));
         rf_report_t rep;
         rf_report_init(&rep, world, opt.tp ? opt.tp : world, opt.quant, refit_backend_name(ctx));
         int failed = run_loads(ctx, &list, &rep, rank);
         code = finish(ctx, &o, &rep, rank, failed);
         rf_report_free(&rep);
+        rf_run_guard_attach(NULL, NULL);
         refit_destroy(ctx);
     }
     if (rank == 0 && list.tmpdir[0]) nftw(list.tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rf_run_guard_stop(); /* a SIGTERM from here on (mpirun ending the job) simply ends the rank */
     MPI_Finalize();
     return code;
 }

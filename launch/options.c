@@ -26,6 +26,9 @@ static const rf_opt_def_t table[] = {
     {"dump", "DIR", NULL, RUN, false,
      "after the run, each rank writes DIR/rank-RRRRR-of-NNNNN.safetensors (last committed generation)"},
     {"report", "FILE", NULL, RUN, false, "write per rank, generation and phase times and bytes as JSON"},
+    {"timeout", "SECONDS", "60", RUN, false,
+     "a load still running after SECONDS (a rank hung or died) ends the job with exit 124, "
+     "each rank's phase on stderr and --dump written by the surviving ranks"},
     {"out", "DIR", NULL, SYN, false, "directory to write the checkpoint into"},
     {"preset", "NAME", "tiny", SYN, false, "model shape to synthesize (see refit synth --help)"},
     {"seed", "N", "1", SYN, false, "random seed of the weights"},
@@ -123,6 +126,18 @@ refit_status rf_opt_int(const rf_opts_t *o, const char *name, long lo, long hi, 
     return REFIT_OK;
 }
 
+refit_status rf_opt_double(const rf_opts_t *o, const char *name, double lo, double hi, double *out) {
+    const char *s = rf_opt_str(o, name);
+    if (!s) return rf_error(REFIT_ERR_INVALID_ARG, "option --%s is not set", name);
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi))
+        return rf_error(REFIT_ERR_INVALID_ARG, "option --%s: '%s' is not a number in [%g, %g]", name, s, lo, hi);
+    *out = v;
+    return REFIT_OK;
+}
+
 bool rf_opt_flag(const rf_opts_t *o, const char *name) {
     const char *s = rf_opt_str(o, name);
     return s && strcmp(s, "0") != 0;
@@ -154,6 +169,7 @@ void rf_opts_print_env(FILE *out) {
     static const struct { const char *var, *def, *doc; } other[] = {
         {"REFIT_LOG", "warn", "log level: warn | info | debug"},
         {"REFIT_LOG_SUBSYS", "all", "comma list of subsystems to log: snap,io,comm,kern,launch"},
+        {"REFIT_FAULT", "-", "tests only: inject a fault, RANK:PHASE:KIND[:GEN] (docs/faults.md)"},
     };
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
         const char *v = getenv(other[i].var);

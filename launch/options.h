@@ -47,6 +47,8 @@ refit_status rf_opts_parse(unsigned cmd, int argc, char **argv, rf_opts_t *o, bo
 const char *rf_opt_str(const rf_opts_t *o, const char *name);
 /* Integer value; REFIT_ERR_INVALID_ARG naming the option when not an integer in [lo, hi]. */
 refit_status rf_opt_int(const rf_opts_t *o, const char *name, long lo, long hi, long *out);
+/* Number; REFIT_ERR_INVALID_ARG naming the option when not a number in [lo, hi]. */
+refit_status rf_opt_double(const rf_opts_t *o, const char *name, double lo, double hi, double *out);
 bool rf_opt_flag(const rf_opts_t *o, const char *name);
 
 /* Help text for a subcommand's options. */

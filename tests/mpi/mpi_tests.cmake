@@ -47,3 +47,6 @@ set_tests_properties(ref_selftest PROPERTIES LABELS unit TIMEOUT 600)
 add_test(NAME gpu_cuda_dumps COMMAND bash ${RF_TEST_DIR}/gpu/check_cuda_dumps.sh $<TARGET_FILE:refit>)
 set_tests_properties(gpu_cuda_dumps PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 RESOURCE_LOCK gpu TIMEOUT 1800
                      ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
+
+# Reliability under faults (tests/faults: library tests and the fault matrix).
+include(${RF_TEST_DIR}/faults/faults.cmake)

@@ -1,0 +1,39 @@
+/* Fault injection for tests, off unless REFIT_FAULT is set:
+ *   REFIT_FAULT=RANK:PHASE:KIND[:GEN]
+ * PHASE: open, snapshot, restore, transfer, quantize, commit; KIND: error
+ * (the step returns an error), crash (the process aborts), hang (the
+ * process stops responding); GEN: the generation whose load it hits
+ * (default 1). The coordinator calls rf_fault_point() where each phase
+ * starts on every rank (transfer and quantize: where the first param's
+ * slice lands / is quantized, so a fault hits mid-transfer). Backend-neutral:
+ * the points sit in coord/, whichever backend moves the bytes. */
+#ifndef RF_FAULT_H
+#define RF_FAULT_H
+
+#include "rf_common.h"
+
+typedef enum { RF_FAULT_NONE = 0, RF_FAULT_ERROR, RF_FAULT_CRASH, RF_FAULT_HANG } rf_fault_kind_t;
+
+typedef struct {
+    rf_fault_kind_t kind; /* NONE: no fault configured */
+    int rank;
+    refit_phase phase;
+    int64_t generation;
+    bool fired;           /* an error fires once: a retry of the same load then succeeds */
+    char spec[64];        /* as given, for messages */
+} rf_fault_t;
+
+/* Parses a spec; NULL or "" is no fault. REFIT_ERR_INVALID_ARG with the
+ * expected syntax on anything else that is malformed. */
+refit_status rf_fault_parse(const char *spec, rf_fault_t *out);
+/* REFIT_FAULT from the environment, checked against the world size. */
+refit_status rf_fault_from_env(int world, rf_fault_t *out);
+const char *rf_fault_kind_name(rf_fault_kind_t k);
+
+/* Called by rank `rank` as phase `ph` of generation `gen` starts. When the
+ * fault matches: error -> returns REFIT_ERR_INTERNAL "injected fault: ..."
+ * naming the phase and `what` (param or file, may be NULL), once; crash ->
+ * abort(); hang -> never returns. Otherwise REFIT_OK. */
+refit_status rf_fault_point(rf_fault_t *f, int rank, refit_phase ph, int64_t gen, const char *what);
+
+#endif

@@ -1,0 +1,29 @@
+# Reliability under faults (docs/faults.md): the library under injected
+# 'error' faults at np 1, 2, 4, and the fault matrix of `refit run` (every
+# phase x error/crash/hang at np 4), with a short --timeout so that it
+# takes a couple of minutes on 2 cores.
+add_executable(test_faults ${RF_TEST_DIR}/faults/test_faults.c)
+target_link_libraries(test_faults PRIVATE refit_core)
+foreach(np 1 2 4)
+  add_test(NAME mpi_faults_np${np}
+           COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} ${MPIEXEC_PREFLAGS}
+                   $<TARGET_FILE:test_faults> ${MPIEXEC_POSTFLAGS})
+  set_tests_properties(mpi_faults_np${np} PROPERTIES LABELS mpi ENVIRONMENT "${RF_MPI_ENV}" TIMEOUT 300)
+endforeach()
+
+add_test(NAME mpi_fault_matrix_np4
+         COMMAND bash ${RF_TEST_DIR}/faults/fault_matrix.sh $<TARGET_FILE:refit> 4 6
+                 ${CMAKE_CURRENT_BINARY_DIR}/fault_matrix.md)
+set_tests_properties(mpi_fault_matrix_np4 PROPERTIES LABELS mpi TIMEOUT 900
+                     ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
+
+# The library under injected errors without a leak or a bad access, under
+# valgrind (one rank, MPI singleton); MPI's own allocations are suppressed.
+find_program(RF_VALGRIND valgrind)
+if(RF_VALGRIND AND NOT REFIT_SANITIZE)
+  add_test(NAME valgrind_faults_np1
+           COMMAND ${RF_VALGRIND} -q --leak-check=full --show-leak-kinds=definite,indirect
+                   --errors-for-leak-kinds=definite,indirect --error-exitcode=9
+                   --suppressions=${RF_TEST_DIR}/valgrind-mpi.supp $<TARGET_FILE:test_faults>)
+  set_tests_properties(valgrind_faults_np1 PROPERTIES LABELS mpi ENVIRONMENT "${RF_MPI_ENV}" TIMEOUT 600)
+endif()
