@@ -166,6 +166,15 @@ static refit_status cu_transfer(rf_backend_t *b, const rf_xfer_t *x, uint64_t *b
     return rf_xfer_cuda_run(b, x, bytes_moved);
 }
 
+/* Watchdog thread, the load is past its deadline: free NCCL kernels that
+ * wait for a dead or hung peer, so the emergency dump's device reads run. */
+static void cu_abort(rf_backend_t *b) {
+    rf_cuda_t *c = state(b);
+    ncclComm_t comm = c->nccl;
+    c->nccl = NULL;
+    if (comm) ncclCommAbort(comm);
+}
+
 static void cu_destroy(rf_backend_t *b) {
     rf_cuda_t *c = state(b);
     if (c) {
@@ -230,7 +239,7 @@ refit_status rf_backend_cuda_create(rf_comm_t *comm, rf_backend_t **out) {
     *b = (rf_backend_t){.name = "cuda", .alloc = cu_alloc_tracked, .release = cu_release, .copy = cu_copy,
                         .to_host = cu_to_host, .process = cu_process, .collect = cu_collect,
                         .transfer = cu_transfer, .sync = cu_sync, .quant_seconds = cu_quant_seconds,
-                        .destroy = cu_destroy, .impl = c};
+                        .abort = cu_abort, .destroy = cu_destroy, .impl = c};
     refit_status st = cu_init(c);
     if (st != REFIT_OK) {
         cu_destroy(b);
