@@ -152,6 +152,8 @@ void rf_opts_print_env(FILE *out) {
     static const struct { const char *var, *def, *doc; } other[] = {
         {"REFIT_LOG", "warn", "log level: warn | info | debug"},
         {"REFIT_LOG_SUBSYS", "all", "comma list of subsystems to log: snap,io,comm,kern,launch"},
+        {"REFIT_NODE_ID", "hostname", "ranks with the same id form one node (default: same host name)"},
+        {"REFIT_XFER_TOPO", "node", "node: a bucket crosses to each node once, then fans out in it | flat"},
     };
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
         const char *v = getenv(other[i].var);
