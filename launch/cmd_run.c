@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bind.h"
 #include "commands.h"
 #include "options.h"
 #include "refit.h"
@@ -172,6 +173,7 @@ int rf_cmd_run(int argc, char **argv) {
     refit_options opt;
     refit_ctx *ctx = NULL;
     st = parse_ctx_options(&o, &opt);
+    if (st == REFIT_OK) st = rf_bind_for_run(rf_opt_str(&o, "bind"));
     if (st == REFIT_OK) st = build_list(&o, rank, &list);
     if (st == REFIT_OK) st = refit_create(&(MPI_Comm){MPI_COMM_WORLD}, &opt, &ctx);
     int code = 2;

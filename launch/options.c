@@ -24,6 +24,8 @@ static const rf_opt_def_t table[] = {
     {"dump", "DIR", NULL, RUN, false,
      "after the run, each rank writes DIR/rank-RRRRR-of-NNNNN.safetensors (last committed generation)"},
     {"report", "FILE", NULL, RUN, false, "write per rank, generation and phase times and bytes as JSON"},
+    {"bind", "MODE", "auto", RUN | RF_CMD_TOPO, false,
+     "auto (each rank on the CPUs nearest its GPU; without one, a NUMA node) | none (as launched)"},
     {"out", "DIR", NULL, SYN, false, "directory to write the checkpoint into"},
     {"preset", "NAME", "tiny", SYN, false, "model shape to synthesize (see refit synth --help)"},
     {"seed", "N", "1", SYN, false, "random seed of the weights"},

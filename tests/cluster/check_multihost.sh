@@ -13,6 +13,15 @@ source "$(dirname "$0")/netns_hosts.sh"
 trap 'hosts_down; rm -rf "$WORK"' EXIT
 hosts_up 3
 
+# What refit sees of the hosts: one host name each, local ranks per host.
+if hosts_mpirun 2 2 -np 4 --map-by node "$REFIT" topo >"$WORK/topo.log" 2>&1 &&
+   grep -q "4 ranks on 2 hosts" "$WORK/topo.log" && grep -qE "^ +1  $HOST_PREFIX-h1 +0/2 " "$WORK/topo.log" &&
+   grep -qE "^ +2  $HOST_PREFIX-h0 +1/2 " "$WORK/topo.log"; then
+  pass "refit topo over 2 hosts: $(grep -c "^ *[0-9]  $HOST_PREFIX-h" "$WORK/topo.log") ranks placed by host"
+else
+  fail "refit topo over 2 hosts"; cat "$WORK/topo.log"
+fi
+
 for model in mistral qwen3; do
   make_model "$model" 11 "$WORK/$model-g0"
   make_model "$model" 12 "$WORK/$model-g1"
