@@ -186,7 +186,7 @@ int rf_cmd_run(int argc, char **argv) {
         rf_report_t rep;
         rf_report_init(&rep, world, opt.tp ? opt.tp : world, opt.quant, refit_backend_name(ctx));
         if (rf_floor_measure(rf_opt_str(&o, "report") != NULL, refit_backend_name(ctx), opt.bucket_bytes,
-                             &rep.floor) != REFIT_OK)
+                             rep.tp, &rep.floor) != REFIT_OK)
             fprintf(stderr, "refit run: no floor: %s\n", rf_err_msg());
         int failed = run_loads(ctx, &list, &rep, rank);
         code = finish(ctx, &o, &rep, rank, failed);

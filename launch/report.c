@@ -65,8 +65,10 @@ void rf_report_print_table(const rf_report_t *r, FILE *out) {
     }
     fprintf(out, "(slowest rank per phase; xfer GB/s = the busiest rank's bytes / its transfer time)\n");
     if (r->floor.measured)
-        fprintf(out, "(floor: MPI_Bcast of one %.1f MiB bucket over all ranks %.2f GB/s; memcpy %.2f GB/s)\n",
-                (double)r->floor.probe_bytes / (1 << 20), r->floor.bcast_gbps, r->floor.memcpy_gbps);
+        fprintf(out, "(floor: MPI_Bcast of one %.1f MiB bucket over a slice group of %d ranks %.2f GB/s; "
+                     "memcpy %.2f GB/s)\n",
+                (double)r->floor.probe_bytes / (1 << 20), r->floor.group_size, r->floor.bcast_gbps,
+                r->floor.memcpy_gbps);
 }
 
 /* One phase: time, bytes, achieved GB/s and the floor it is held against. */
@@ -97,13 +99,13 @@ refit_status rf_report_write_json(const rf_report_t *r, const char *path) {
                                                "checkpoint", r->checkpoint[l], "status",
                                                refit_status_str(row[0].status), "ranks", ranks));
     }
-    json_t *floor = json_pack("{s:b, s:I, s:f, s:f, s:s}", "measured", r->floor.measured, "probe_bytes",
-                              (json_int_t)r->floor.probe_bytes, "bcast_gbps", r->floor.bcast_gbps, "memcpy_gbps",
-                              r->floor.memcpy_gbps, "method",
-                              "bcast: best of 3 MPI_Bcast of probe_bytes from rank 0 over all ranks, slowest rank's "
-                              "time; memcpy: best of 3 single-thread memcpy of probe_bytes; floor_ms = bytes / "
-                              "floor_gbps (bandwidth only: latency is not in the floor); achieved_over_floor = "
-                              "floor_ms / ms");
+    json_t *floor = json_pack("{s:b, s:I, s:i, s:f, s:f, s:s}", "measured", r->floor.measured, "probe_bytes",
+                              (json_int_t)r->floor.probe_bytes, "group_size", r->floor.group_size, "bcast_gbps",
+                              r->floor.bcast_gbps, "memcpy_gbps", r->floor.memcpy_gbps, "method",
+                              "bcast: best of 5 MPI_Bcast of probe_bytes from rank 0 over one slice group "
+                              "(rank 0 + the ranks of tp rank 1, or of 0 when tp is 1), its slowest member's time; "
+                              "memcpy: best of 5 single-thread memcpy of probe_bytes; floor_ms = bytes / floor_gbps "
+                              "(bandwidth only: latency is not in the floor); achieved_over_floor = floor_ms / ms");
     json_t *root = json_pack("{s:i, s:i, s:s, s:s, s:o, s:o}", "world_size", r->world, "tp", r->tp, "scheme",
                              r->scheme, "backend", r->backend, "floor", floor, "loads", loads);
     int rc = json_dump_file(root, path, JSON_INDENT(1));

@@ -5,7 +5,7 @@
 #  - cluster_slurm: a one-node Slurm (munge, slurmctld, slurmd) started from
 #    Debian's packages, the sbatch template submitted (skips likewise).
 set(RF_CLUSTER_ENV "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
-foreach(t fake_nodes multihost slurm topo)
+foreach(t fake_nodes multihost slurm topo scaling)
   add_test(NAME cluster_${t} COMMAND bash ${RF_TEST_DIR}/cluster/check_${t}.sh $<TARGET_FILE:refit>)
   set_tests_properties(cluster_${t} PROPERTIES LABELS "mpi;cluster" TIMEOUT 600 SKIP_RETURN_CODE 77
                        ENVIRONMENT "${RF_CLUSTER_ENV}")
