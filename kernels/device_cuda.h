@@ -6,11 +6,11 @@
 
 #include <stddef.h>
 
-#include "rf_common.h"
-
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#include "rf_common.h"
 
 /* Visible CUDA devices; 0 on any CUDA error (no driver, no device: error 35). */
 int rf_dev_count(void);

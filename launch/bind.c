@@ -167,9 +167,6 @@ refit_status rf_bind_setup(const void *mpi_comm, rf_bind_mode_t mode, rf_place_t
     bind_fallback(&p);
 #endif
     judge(&p);
-#ifdef REFIT_HAVE_CUDA
-    if (p.gpu >= 0) RF_CHECK(rf_dev_set(p.gpu));
-#endif
     *out = p;
     return REFIT_OK;
 }
@@ -179,6 +176,9 @@ refit_status rf_bind_for_run(const char *mode_str) {
     rf_place_t p;
     RF_CHECK(rf_bind_mode_parse(mode_str, &mode));
     RF_CHECK(rf_bind_setup(&(MPI_Comm){MPI_COMM_WORLD}, mode, &p));
+#ifdef REFIT_HAVE_CUDA
+    if (p.gpu >= 0) RF_CHECK(rf_dev_set(p.gpu)); /* the rank drives this GPU from here on */
+#endif
     char gpu[32] = "none";
     if (p.gpu >= 0) snprintf(gpu, sizeof gpu, "%d (%s)", p.gpu, p.gpu_pci);
     RF_INFO("launch", "local rank %d of %d, gpu %s, cpus %s, numa %s, bound by %s", p.local_rank, p.local_size, gpu,

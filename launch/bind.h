@@ -42,13 +42,14 @@ typedef struct {
 } rf_place_t;
 
 /* Collective over `mpi_comm` (an MPI_Comm*): finds this rank's place, binds
- * per `mode`, makes the chosen GPU current (CUDA builds) and describes the
- * result. A failed binding is not an error: it becomes the warning. */
+ * per `mode` and describes the result. A failed binding is not an error: it
+ * becomes the warning. */
 refit_status rf_bind_setup(const void *mpi_comm, rf_bind_mode_t mode, rf_place_t *out);
 
 /* `refit run` at start, on MPI_COMM_WORLD: parses `mode` (--bind), binds,
- * and says where the rank runs: at info level, or as a warning when the
- * placement costs speed here (rf_place_t.serious). */
+ * makes the rank's GPU current (CUDA builds: the backend then finds it with
+ * cudaGetDevice), and says where the rank runs: at info level, or as a
+ * warning when the placement costs speed here (rf_place_t.serious). */
 refit_status rf_bind_for_run(const char *mode);
 
 /* Logical CPUs nearest PCI device `busid` ("0000:3b:00.0") as a list,
