@@ -28,7 +28,9 @@ for model in mistral qwen3; do
 done
 
 # Bytes host h must receive: for each tp rank held on h (h > 0), one stream
-# per load (a receiver's transfer bytes in the report).
+# per load (a receiver's transfer bytes in a report). The report comes from
+# the same run on one host: a --report run also times a floor broadcast,
+# whose bytes would count here.
 received_ok() { # REPORT HOSTS SLOTS MAP RX... -> prints per host "got/needed", fails when off
   "$PYTHON" - "$@" <<'PY'
 import json, sys
@@ -55,10 +57,13 @@ run_case() { # HOSTS SLOTS MAP NP TP MODEL QUANT [ENV=VALUE]
   local hosts=$1 slots=$2 map=$3 np=$4 tp=$5 model=$6 quant=$7 env=${8:-REFIT_XFER_TOPO=node}
   local tag="$hosts hosts, np $np, tp $tp, map-by $map, $model $quant, $env"
   local out="$WORK/out-$np-$tp-$map-$model-$quant-${env#*=}" rx0=() rx=() h
+  local args=(--checkpoint "$WORK/$model-g0" --checkpoint "$WORK/$model-g1" --tp "$tp" --quant "$quant" --bucket-mb 1)
+  if ! mpirun_np "$np" "$REFIT" run "${args[@]}" --report "$out.json" >"$out.ref.log" 2>&1; then
+    fail "$tag: refit run on one host failed"; tail -n 30 "$out.ref.log"; return
+  fi
   for ((h = 0; h < hosts; h++)); do rx0[h]=$(host_rx_bytes "$h"); done
   if ! (export "${env?}"; hosts_mpirun "$hosts" "$slots" -np "$np" --map-by "$map" -x "${env%%=*}" \
-       "$REFIT" run --checkpoint "$WORK/$model-g0" --checkpoint "$WORK/$model-g1" --tp "$tp" \
-       --quant "$quant" --bucket-mb 1 --dump "$out.dump" --report "$out.json") >"$out.log" 2>&1; then
+       "$REFIT" run "${args[@]}" --dump "$out.dump") >"$out.log" 2>&1; then
     fail "$tag: refit run failed"; tail -n 30 "$out.log"; return
   fi
   for ((h = 0; h < hosts; h++)); do rx[h]=$(($(host_rx_bytes "$h") - rx0[h])); done
