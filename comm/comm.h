@@ -25,6 +25,12 @@ int rf_comm_tp_rank(const rf_comm_t *c);
 int rf_comm_replica(const rf_comm_t *c);
 /* The duplicated MPI communicator (an MPI_Comm*), for backends that bootstrap on it. */
 const void *rf_comm_mpi(const rf_comm_t *c);
+/* Nodes: ranks with the same REFIT_NODE_ID or, unset, host name. Rank 0's
+ * node is 0; local rank = place among the node's ranks in world order. */
+int rf_comm_node(const rf_comm_t *c);
+int rf_comm_nodes(const rf_comm_t *c);
+int rf_comm_local_rank(const rf_comm_t *c);
+int rf_comm_local_size(const rf_comm_t *c);
 
 /* Broadcast `bytes` from rank 0 to all. */
 refit_status rf_comm_bcast(rf_comm_t *c, void *buf, size_t bytes);
@@ -53,7 +59,10 @@ refit_status rf_comm_agree(rf_comm_t *c, refit_status local);
 /* ---- host data plane: double-buffered bucket broadcasts ---------------
  * Inside slice group g (rank 0 + ranks with tp_rank g) rank 0 broadcasts a
  * bucket; rf_comm_group_ibcast starts it, rf_comm_wait finishes it. Ranks
- * outside the group must not call it. */
+ * outside the group must not call it. Across nodes the bucket crosses the
+ * network once per node, to the node's first member, which fans it out
+ * inside its node during rf_comm_wait (node_groups.h; REFIT_XFER_TOPO=flat
+ * gives the single-level broadcast). */
 typedef struct rf_comm_req rf_comm_req_t;
 bool rf_comm_in_group(const rf_comm_t *c, int group);
 refit_status rf_comm_group_ibcast(rf_comm_t *c, int group, void *buf, size_t bytes,

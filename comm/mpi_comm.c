@@ -9,52 +9,23 @@
 #include <unistd.h>
 
 #include "comm.h"
+#include "node_groups.h"
 
 struct rf_comm {
-    MPI_Comm world;   /* duplicate of the caller's communicator */
-    MPI_Comm *groups; /* [tp]: slice group g, MPI_COMM_NULL when not a member */
+    MPI_Comm world;          /* duplicate of the caller's communicator */
+    rf_node_groups_t groups; /* slice groups, split per node (node_groups.h) */
     int rank, size, tp;
 };
 
 struct rf_comm_req {
-    MPI_Request req;
+    rf_node_bcast_t b;
 };
 
-static refit_status mpi_fail(int rc, const char *what) {
-    char msg[MPI_MAX_ERROR_STRING] = "";
-    int len = 0;
-    MPI_Error_string(rc, msg, &len);
-    return rf_error(REFIT_ERR_COMM, "%s failed: %s", what, msg);
-}
 #define MPI_CHECK(call)                                          \
     do {                                                         \
         int mpi_rc_ = (call);                                    \
-        if (mpi_rc_ != MPI_SUCCESS) return mpi_fail(mpi_rc_, #call); \
+        if (mpi_rc_ != MPI_SUCCESS) return rf_mpi_fail(mpi_rc_, #call); \
     } while (0)
-
-static refit_status make_groups(rf_comm_t *c) {
-    MPI_Group world_group;
-    MPI_CHECK(MPI_Comm_group(c->world, &world_group));
-    int *members = malloc(sizeof(int) * (size_t)c->size);
-    refit_status st = members ? REFIT_OK : rf_error(REFIT_ERR_NOMEM, "slice group table");
-    for (int g = 0; st == REFIT_OK && g < c->tp; g++) {
-        int n = 0;
-        if (g != 0) members[n++] = 0; /* rank 0 is the source of every group */
-        for (int r = g; r < c->size; r += c->tp) members[n++] = r;
-        MPI_Group grp;
-        int rc = MPI_Group_incl(world_group, n, members, &grp);
-        if (rc == MPI_SUCCESS) {
-            rc = MPI_Comm_create(c->world, grp, &c->groups[g]);
-            MPI_Group_free(&grp);
-            if (rc == MPI_SUCCESS && c->groups[g] != MPI_COMM_NULL)
-                MPI_Comm_set_errhandler(c->groups[g], MPI_ERRORS_RETURN);
-        }
-        if (rc != MPI_SUCCESS) st = mpi_fail(rc, "MPI_Comm_create(slice group)");
-    }
-    free(members);
-    MPI_Group_free(&world_group);
-    return st;
-}
 
 refit_status rf_comm_create(const void *mpi_comm, int tp, rf_comm_t **out) {
     const MPI_Comm *parent = mpi_comm;
@@ -68,21 +39,13 @@ refit_status rf_comm_create(const void *mpi_comm, int tp, rf_comm_t **out) {
     c->rank = rank;
     c->size = size;
     c->tp = tp;
-    c->groups = malloc(sizeof(MPI_Comm) * (size_t)tp);
-    refit_status st = REFIT_OK;
-    if (!c->groups) {
-        free(c);
-        return rf_error(REFIT_ERR_NOMEM, "communicator groups");
-    }
-    for (int g = 0; g < tp; g++) c->groups[g] = MPI_COMM_NULL;
     int rc = MPI_Comm_dup(*parent, &c->world);
     if (rc != MPI_SUCCESS) {
-        free(c->groups);
         free(c);
-        return mpi_fail(rc, "MPI_Comm_dup");
+        return rf_mpi_fail(rc, "MPI_Comm_dup");
     }
     MPI_Comm_set_errhandler(c->world, MPI_ERRORS_RETURN);
-    st = make_groups(c);
+    refit_status st = rf_node_groups_create(c->world, tp, &c->groups);
     if (st != REFIT_OK) {
         rf_comm_destroy(c);
         return st;
@@ -93,9 +56,7 @@ refit_status rf_comm_create(const void *mpi_comm, int tp, rf_comm_t **out) {
 
 void rf_comm_destroy(rf_comm_t *c) {
     if (!c) return;
-    for (int g = 0; g < c->tp; g++)
-        if (c->groups[g] != MPI_COMM_NULL) MPI_Comm_free(&c->groups[g]);
-    free(c->groups);
+    rf_node_groups_free(&c->groups);
     MPI_Comm_free(&c->world);
     free(c);
 }
@@ -106,6 +67,10 @@ int rf_comm_tp(const rf_comm_t *c) { return c->tp; }
 int rf_comm_tp_rank(const rf_comm_t *c) { return c->rank % c->tp; }
 int rf_comm_replica(const rf_comm_t *c) { return c->rank / c->tp; }
 const void *rf_comm_mpi(const rf_comm_t *c) { return &c->world; }
+int rf_comm_node(const rf_comm_t *c) { return c->groups.node; }
+int rf_comm_nodes(const rf_comm_t *c) { return c->groups.n_nodes; }
+int rf_comm_local_rank(const rf_comm_t *c) { return c->groups.local_rank; }
+int rf_comm_local_size(const rf_comm_t *c) { return c->groups.local_size; }
 
 /* MPI counts are int: large buffers go in INT_MAX-sized pieces. */
 static refit_status bcast_chunked(MPI_Comm comm, void *buf, size_t bytes) {
@@ -200,7 +165,7 @@ refit_status rf_comm_agree(rf_comm_t *c, refit_status local) {
 }
 
 bool rf_comm_in_group(const rf_comm_t *c, int group) {
-    return group >= 0 && group < c->tp && c->groups[group] != MPI_COMM_NULL;
+    return group >= 0 && group < c->tp && c->groups.groups[group].member;
 }
 
 refit_status rf_comm_group_ibcast(rf_comm_t *c, int group, void *buf, size_t bytes,
@@ -210,18 +175,17 @@ refit_status rf_comm_group_ibcast(rf_comm_t *c, int group, void *buf, size_t byt
     if (bytes > INT_MAX) return rf_error(REFIT_ERR_INVALID_ARG, "bucket of %zu bytes", bytes);
     rf_comm_req_t *r = malloc(sizeof *r);
     if (!r) return rf_error(REFIT_ERR_NOMEM, "request");
-    int rc = MPI_Ibcast(buf, (int)bytes, MPI_BYTE, 0, c->groups[group], &r->req);
-    if (rc != MPI_SUCCESS) {
+    refit_status st = rf_node_bcast_start(&c->groups, group, buf, (int)bytes, &r->b);
+    if (st != REFIT_OK) {
         free(r);
-        return mpi_fail(rc, "MPI_Ibcast(bucket)");
+        return st;
     }
     *req = r;
     return REFIT_OK;
 }
 
 refit_status rf_comm_wait(rf_comm_req_t *req) {
-    int rc = MPI_Wait(&req->req, MPI_STATUS_IGNORE);
+    refit_status st = rf_node_bcast_wait(&req->b);
     free(req);
-    if (rc != MPI_SUCCESS) return mpi_fail(rc, "MPI_Wait(bucket)");
-    return REFIT_OK;
+    return st;
 }

@@ -2,7 +2,10 @@
  * packs the group's stream bucket by bucket and broadcasts it inside the
  * group over MPI; two buckets alternate so packing / unpacking overlap the
  * broadcast of the previous one. Only tp ranks equal to the group keep the
- * bytes; rank 0 of a group g != 0 is only the sender. */
+ * bytes; rank 0 of a group g != 0 is only the sender. Over several nodes a
+ * bucket crosses the network once per node and fans out inside it
+ * (comm/node_groups.h): while a node's leader forwards bucket k-1 to its
+ * neighbours in rf_comm_wait, bucket k is already on the wire. */
 #include <stdlib.h>
 #include <string.h>
 

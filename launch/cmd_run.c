@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bind.h"
 #include "commands.h"
 #include "options.h"
 #include "refit.h"
@@ -180,6 +181,7 @@ int rf_cmd_run(int argc, char **argv) {
     refit_options opt;
     refit_ctx *ctx = NULL;
     st = parse_ctx_options(&o, &opt);
+    if (st == REFIT_OK) st = rf_bind_for_run(rf_opt_str(&o, "bind"));
     if (st == REFIT_OK) st = build_list(&o, rank, &list);
     if (st == REFIT_OK) st = refit_create(&(MPI_Comm){MPI_COMM_WORLD}, &opt, &ctx);
     int code = 2;
@@ -192,6 +194,9 @@ int rf_cmd_run(int argc, char **argv) {
         rf_run_guard_attach(ctx, rf_opt_str(&o, "dump"));
         rf_report_t rep;
         rf_report_init(&rep, world, opt.tp ? opt.tp : world, opt.quant, refit_backend_name(ctx));
+        if (rf_floor_measure(rf_opt_str(&o, "report") != NULL, refit_backend_name(ctx), opt.bucket_bytes,
+                             rep.tp, &rep.floor) != REFIT_OK)
+            fprintf(stderr, "refit run: no floor: %s\n", rf_err_msg());
         int failed = run_loads(ctx, &list, &rep, rank);
         code = finish(ctx, &o, &rep, rank, failed);
         rf_report_free(&rep);

@@ -7,5 +7,6 @@ int rf_cmd_synth(int argc, char **argv);
 int rf_cmd_plan(int argc, char **argv);
 int rf_cmd_inspect(int argc, char **argv);
 int rf_cmd_env(int argc, char **argv);
+int rf_cmd_topo(int argc, char **argv);
 
 #endif

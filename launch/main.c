@@ -14,6 +14,7 @@ static const struct {
     {"plan", rf_cmd_plan, "show every tp rank's params, shapes, sources and memory (no MPI)"},
     {"inspect", rf_cmd_inspect, "describe a safetensors file, a checkpoint directory or a saved snapshot"},
     {"env", rf_cmd_env, "list every REFIT_* setting with its value, default and meaning"},
+    {"topo", rf_cmd_topo, "show each rank's host, local rank, GPU, bound CPUs and NUMA node (under mpirun)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

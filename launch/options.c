@@ -29,6 +29,8 @@ static const rf_opt_def_t table[] = {
     {"timeout", "SECONDS", "60", RUN, false,
      "a load still running after SECONDS (a rank hung or died) ends the job with exit 124, "
      "each rank's phase on stderr and --dump written by the surviving ranks"},
+    {"bind", "MODE", "auto", RUN | RF_CMD_TOPO, false,
+     "auto (each rank on the CPUs nearest its GPU; without one, a NUMA node) | none (as launched)"},
     {"out", "DIR", NULL, SYN, false, "directory to write the checkpoint into"},
     {"preset", "NAME", "tiny", SYN, false, "model shape to synthesize (see refit synth --help)"},
     {"seed", "N", "1", SYN, false, "random seed of the weights"},
@@ -170,6 +172,8 @@ void rf_opts_print_env(FILE *out) {
         {"REFIT_LOG", "warn", "log level: warn | info | debug"},
         {"REFIT_LOG_SUBSYS", "all", "comma list of subsystems to log: snap,io,comm,kern,launch"},
         {"REFIT_FAULT", "-", "tests only: inject a fault, RANK:PHASE:KIND[:GEN] (docs/faults.md)"},
+        {"REFIT_NODE_ID", "hostname", "ranks with the same id form one node (default: same host name)"},
+        {"REFIT_XFER_TOPO", "node", "node: a bucket crosses to each node once, then fans out in it | flat"},
     };
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
         const char *v = getenv(other[i].var);

@@ -64,16 +64,26 @@ void rf_report_print_table(const rf_report_t *r, FILE *out) {
         fprintf(out, " %8.1fms %10.2f\n", 1e3 * tot, xt > 0 ? (double)xb / xt / 1e9 : 0.0);
     }
     fprintf(out, "(slowest rank per phase; xfer GB/s = the busiest rank's bytes / its transfer time)\n");
+    if (r->floor.measured)
+        fprintf(out, "(floor: MPI_Bcast of one %.1f MiB bucket over a slice group of %d ranks %.2f GB/s; "
+                     "memcpy %.2f GB/s)\n",
+                (double)r->floor.probe_bytes / (1 << 20), r->floor.group_size, r->floor.bcast_gbps,
+                r->floor.memcpy_gbps);
 }
 
-static json_t *rank_json(const refit_load_stats *s, int rank) {
+/* One phase: time, bytes, achieved GB/s and the floor it is held against. */
+static json_t *phase_json(const rf_floor_t *f, int p, double sec, uint64_t bytes) {
+    double gbps = sec > 0 ? (double)bytes / sec / 1e9 : 0.0, fl = f->gbps[p];
+    double floor_ms = fl > 0 ? (double)bytes / (fl * 1e9) * 1e3 : 0.0;
+    return json_pack("{s:f, s:I, s:f, s:s, s:f, s:f, s:f}", "ms", sec * 1e3, "bytes", (json_int_t)bytes, "gbps", gbps,
+                     "floor_kind", f->kind[p] ? f->kind[p] : "unmeasured", "floor_gbps", fl, "floor_ms", floor_ms,
+                     "achieved_over_floor", fl > 0 && sec > 0 ? floor_ms / (sec * 1e3) : 0.0);
+}
+
+static json_t *rank_json(const rf_floor_t *f, const refit_load_stats *s, int rank) {
     json_t *phases = json_object();
-    for (int p = 0; p < REFIT_PHASE_COUNT; p++) {
-        double sec = s->seconds[p];
-        json_object_set_new(phases, refit_phase_name((refit_phase)p),
-                            json_pack("{s:f, s:I, s:f}", "ms", sec * 1e3, "bytes", (json_int_t)s->bytes[p],
-                                      "gbps", sec > 0 ? (double)s->bytes[p] / sec / 1e9 : 0.0));
-    }
+    for (int p = 0; p < REFIT_PHASE_COUNT; p++)
+        json_object_set_new(phases, refit_phase_name((refit_phase)p), phase_json(f, p, s->seconds[p], s->bytes[p]));
     return json_pack("{s:i, s:s, s:o, s:f, s:I}", "rank", rank, "status", refit_status_str(s->status),
                      "phases", phases, "total_ms", s->total_seconds * 1e3, "peak_model_bytes",
                      (json_int_t)s->peak_model_bytes);
@@ -84,13 +94,20 @@ refit_status rf_report_write_json(const rf_report_t *r, const char *path) {
     for (int l = 0; l < r->n_loads; l++) {
         const refit_load_stats *row = &r->stats[(size_t)l * (size_t)r->world];
         json_t *ranks = json_array();
-        for (int k = 0; k < r->world; k++) json_array_append_new(ranks, rank_json(&row[k], k));
+        for (int k = 0; k < r->world; k++) json_array_append_new(ranks, rank_json(&r->floor, &row[k], k));
         json_array_append_new(loads, json_pack("{s:I, s:s, s:s, s:o}", "generation", (json_int_t)row[0].generation,
                                                "checkpoint", r->checkpoint[l], "status",
                                                refit_status_str(row[0].status), "ranks", ranks));
     }
-    json_t *root = json_pack("{s:i, s:i, s:s, s:s, s:o}", "world_size", r->world, "tp", r->tp, "scheme",
-                             r->scheme, "backend", r->backend, "loads", loads);
+    json_t *floor = json_pack("{s:b, s:I, s:i, s:f, s:f, s:s}", "measured", r->floor.measured, "probe_bytes",
+                              (json_int_t)r->floor.probe_bytes, "group_size", r->floor.group_size, "bcast_gbps",
+                              r->floor.bcast_gbps, "memcpy_gbps", r->floor.memcpy_gbps, "method",
+                              "bcast: best of 5 MPI_Bcast of probe_bytes from rank 0 over one slice group "
+                              "(rank 0 + the ranks of tp rank 1, or of 0 when tp is 1), its slowest member's time; "
+                              "memcpy: best of 5 single-thread memcpy of probe_bytes; floor_ms = bytes / floor_gbps "
+                              "(bandwidth only: latency is not in the floor); achieved_over_floor = floor_ms / ms");
+    json_t *root = json_pack("{s:i, s:i, s:s, s:s, s:o, s:o}", "world_size", r->world, "tp", r->tp, "scheme",
+                             r->scheme, "backend", r->backend, "floor", floor, "loads", loads);
     int rc = json_dump_file(root, path, JSON_INDENT(1));
     json_decref(root);
     if (rc != 0) return rf_error(REFIT_ERR_IO, "%s: cannot write report: %s", path, strerror(errno));

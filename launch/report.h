@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "floor.h"
 #include "refit.h"
 
 typedef struct {
@@ -13,6 +14,7 @@ typedef struct {
     int n_loads, cap;
     const char **checkpoint;  /* [n_loads] */
     refit_load_stats *stats;  /* [n_loads * world] (rank 0 only) */
+    rf_floor_t floor;         /* what each phase is held against (floor.h) */
 } rf_report_t;
 
 void rf_report_init(rf_report_t *r, int world, int tp, const char *scheme, const char *backend);

@@ -50,6 +50,14 @@ static const preset_t presets[] = {
     {"tiny-mistral",
      "mistral, hidden 256, 8 heads / 8 kv, vocab 1024 (no padding), 3 layers, 1 file (5.6 MB)",
      "mistral", RF_FAM_MISTRAL, 256, 8, 8, 32, 640, 1024, 3, false, 1},
+    {"bench-160m",
+     "llama, hidden 1024, 16 heads / 8 kv, intermediate 2816, vocab 32000, 8 layers, 2 files "
+     "(for benchmarks; divides at tp 1..8) (320 MB)",
+     "llama", RF_FAM_LLAMA, 1024, 16, 8, 64, 2816, 32000, 8, false, 2},
+    {"many-10k",
+     "llama, hidden 64, 8 heads / 4 kv, 1111 layers: 10,002 tensors, 8 files (control-plane "
+     "scaling; divides at tp 1..8) (82 MB)",
+     "llama", RF_FAM_LLAMA, 64, 8, 4, 8, 128, 1024, 1111, false, 8},
     {"llama3-8b",
      "Llama-3-8B shapes: hidden 4096, 32 heads / 8 kv, intermediate 14336, vocab 128256, "
      "32 layers, 4 files (16.06 GB)",

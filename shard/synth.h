@@ -17,7 +17,8 @@
 
 /* ---- presets ----------------------------------------------------------
  * tiny, tiny-qwen2, tiny-qwen3, tiny-mistral (CI-sized, divide at tp 1..8),
- * llama3-8b, qwen2-7b (real shapes, ~16 GB). */
+ * bench-160m (320 MB, benchmarks), many-10k (10,002 tensors, control-plane
+ * scaling), llama3-8b, qwen2-7b (real shapes, ~16 GB). */
 size_t rf_synth_preset_count(void);
 const char *rf_synth_preset_name(size_t i); /* NULL when i >= count */
 const char *rf_synth_preset_doc(size_t i);  /* one line; NULL when i >= count */

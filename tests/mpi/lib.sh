@@ -31,7 +31,7 @@ model_args() { # NAME
     mistral) echo "--family mistral --hidden 320 --heads 4 --kv 4 --inter 768 --vocab 32001 --layers 1 --files 2" ;;
   esac
 }
-MODELS="llama qwen2 qwen3 mistral"
+MODELS=${MODELS:-"llama qwen2 qwen3 mistral"}
 
 make_model() { # NAME SEED OUTDIR [extra make_ckpt args]
   local name=$1 seed=$2 out=$3; shift 3
