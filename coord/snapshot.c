@@ -242,6 +242,7 @@ static refit_status check_header(const uint8_t *buf, size_t len, const char *lab
         return rf_error(REFIT_ERR_FORMAT, "%s: byte 12: checksum 0x%08x, content has 0x%08x", label, crc, actual);
 #else
     (void)actual;
+    (void)crc;
 #endif
     return REFIT_OK;
 }
