@@ -4,6 +4,7 @@
   scaling_report.py row REPORT.json --np N --preset P --cores C   prints one CSV row
   scaling_report.py header                                        prints the CSV header
   scaling_report.py plot CSV PNG [--title T]                      draws the two panels (matplotlib)
+  scaling_report.py phases REPORT.json...                         per generation, each phase's slowest rank (ms)
 
 Per np, over the reloads (generation >= 1; generation 0 allocates and is left out):
   reload_ms           mean over reloads of the slowest rank's total time
@@ -85,12 +86,29 @@ def plot(csv_path, png, title):
     fig.savefig(png, dpi=120)
 
 
+def phases(paths):
+    names = ["open", "snapshot", "restore", "transfer", "quantize", "commit"]
+    print("| np | tp | gen | " + " | ".join(names) + " | total | snapshot bytes (rank 1) |")
+    print("|---" * (len(names) + 5) + "|")
+    for path in paths:
+        r = json.load(open(path))
+        for l in r["loads"]:
+            ks = l["ranks"]
+            ms = [max(k["phases"][p]["ms"] for k in ks) for p in names]
+            snap = ks[min(1, len(ks) - 1)]["phases"]["snapshot"]["bytes"]
+            print("| %d | %d | %d | %s | %.1f | %d |" % (r["world_size"], r["tp"], l["generation"],
+                                                      " | ".join("%.1f" % m for m in ms),
+                                                      max(k["total_ms"] for k in ks), snap))
+
+
 def main(argv):
     if argv[:1] == ["header"]:
         print(",".join(COLS))
     elif argv[:1] == ["row"] and len(argv) >= 2:
         opts = dict(zip(argv[2::2], argv[3::2]))
         row(argv[1], int(opts["--np"]), opts.get("--preset", "?"), opts.get("--cores", "?"))
+    elif argv[:1] == ["phases"] and len(argv) >= 2:
+        phases(argv[1:])
     elif argv[:1] == ["plot"] and len(argv) >= 3:
         opts = dict(zip(argv[3::2], argv[4::2]))
         plot(argv[1], argv[2], opts.get("--title", "refit reload scaling"))

@@ -95,8 +95,13 @@ static refit_status make_group(MPI_Comm world, int g, rf_node_groups_t *ng) {
 }
 
 refit_status rf_node_groups_create(MPI_Comm world, int tp, rf_node_groups_t *out) {
-    rf_node_groups_t ng = {.tp = tp, .flat = flat_wanted()};
+    rf_node_groups_t ng = {.tp = tp};
     MPI_Comm_rank(world, &ng.rank);
+    /* Rank 0's setting holds everywhere: groups split two ways would never meet. */
+    int flat = ng.rank == 0 && flat_wanted();
+    int rc = MPI_Bcast(&flat, 1, MPI_INT, 0, world);
+    if (rc != MPI_SUCCESS) return rf_mpi_fail(rc, "MPI_Bcast(REFIT_XFER_TOPO)");
+    ng.flat = flat;
     RF_CHECK(find_nodes(world, &ng));
     ng.groups = calloc((size_t)tp, sizeof *ng.groups);
     if (!ng.groups) return rf_error(REFIT_ERR_NOMEM, "slice groups");

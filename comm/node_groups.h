@@ -8,8 +8,9 @@
  *     node's leader (rank 0 itself on rank 0's node, else the lowest rank);
  *   - inter: rank 0 plus the leader of every other node holding members.
  * A bucket goes rank 0 -> leaders (inter), then leader -> node (intra).
- * With one node (or REFIT_XFER_TOPO=flat) there is no inter level and the
- * intra level is the whole group: the single-level broadcast of before.
+ * With one node (or REFIT_XFER_TOPO=flat, as rank 0 has it) there is no
+ * inter level and the intra level is the whole group: the single-level
+ * broadcast of before.
  *
  * A node is the set of ranks with the same REFIT_NODE_ID, or when that is
  * unset the same host name (gethostname). Internal to comm/. */

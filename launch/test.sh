@@ -11,4 +11,8 @@ venv=${REFIT_VENV:-build/.venv}
 cmake -S . -B "$build" -DPython3_EXECUTABLE="$PWD/$venv/bin/python" ${REFIT_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
-ctest --output-on-failure -j"${REFIT_TEST_JOBS:-2}" ${REFIT_CTEST_ARGS:-}
+rc=0
+ctest --output-on-failure -j"${REFIT_TEST_JOBS:-2}" ${REFIT_CTEST_ARGS:-} || rc=$?
+# CTest does not show why a test skipped; the tests print "SKIP: reason".
+grep -h "^SKIP: " Testing/Temporary/LastTest.log 2>/dev/null | sed 's/^/skipped test: /' || true
+exit "$rc"
