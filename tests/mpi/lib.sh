@@ -5,6 +5,9 @@ PYTHON=${PYTHON:-python3}
 RF_MPIEXEC=${RF_MPIEXEC:-mpiexec -n}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/refit-test-XXXXXX")
+# Open MPI's session directory inside WORK: mpiruns of tests running side by
+# side otherwise race on /tmp/ompi.HOST.UID (one removes it as another makes it).
+export OMPI_MCA_orte_tmpdir_base="$WORK"
 trap 'rm -rf "$WORK"' EXIT
 FAILS=0
 PASSES=0
