@@ -6,6 +6,7 @@
 
 #include "checkpoint.h"
 #include "commands.h"
+#include "fileio.h"
 #include "options.h"
 #include "snapshot.h"
 #include "synth.h"
@@ -184,22 +185,13 @@ static int inspect_safetensors(const char *path) {
 }
 
 static int inspect_snapshot(const char *path) {
-    FILE *fp = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    long n = -1;
-    if (fp && fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) >= 0 && fseek(fp, 0, SEEK_SET) == 0)
-        buf = malloc((size_t)n + 1);
-    if (!buf || fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        fprintf(stderr, "refit inspect: %s: cannot read\n", path);
-        free(buf);
-        if (fp) fclose(fp);
-        return 1;
-    }
-    fclose(fp);
+    char *buf = NULL;
+    size_t n = 0;
+    if (rf_read_small(path, (size_t)1 << 30, &buf, &n) != REFIT_OK) return fail("inspect");
     rf_snap_t *s;
-    refit_status st = rf_snap_decode(buf, (size_t)n, path, &s);
+    refit_status st = rf_snap_decode((const uint8_t *)buf, n, path, &s);
     if (st == REFIT_OK) {
-        printf("%s: digest %016llx\n", path, (unsigned long long)rf_snap_digest(buf, (size_t)n));
+        printf("%s: digest %016llx\n", path, (unsigned long long)rf_snap_digest((const uint8_t *)buf, n));
         rf_snap_print(s, stdout);
         rf_snap_free(s);
     }

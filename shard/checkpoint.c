@@ -3,6 +3,7 @@
  * every file and, with an index, that index and files agree exactly, so
  * later stages can trust names, dtypes, shapes and offsets. */
 #include "checkpoint.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -216,50 +217,6 @@ static char *join(const char *dir, const char *name) {
     return p;
 }
 
-/* Reads a whole small file into a malloc'd buffer. */
-static refit_status read_small(const char *path, size_t limit, char **buf_out, size_t *len_out) {
-    refit_status st = REFIT_OK;
-    char *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return rf_error(REFIT_ERR_IO, "%s: open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        st = rf_error(REFIT_ERR_IO, "%s: fstat: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        st = rf_error(REFIT_ERR_IO, "%s: not a regular file", path);
-        goto out;
-    }
-    if ((uint64_t)sb.st_size > limit) {
-        st = rf_error(REFIT_ERR_FORMAT, "%s: %lld bytes exceeds limit %zu", path,
-                      (long long)sb.st_size, limit);
-        goto out;
-    }
-    size_t size = (size_t)sb.st_size, got = 0;
-    if (!(buf = malloc(size ? size : 1))) {
-        st = rf_error(REFIT_ERR_NOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            st = rf_error(REFIT_ERR_IO, "%s: read: %s", path, strerror(errno));
-            goto out;
-        }
-        if (r == 0) break;
-        got += (size_t)r;
-    }
-    *buf_out = buf;
-    *len_out = got;
-    buf = NULL;
-out:
-    free(buf);
-    close(fd);
-    return st;
-}
-
 /* Opens `name` in the directory as file number c->n_files. */
 static refit_status open_file(rf_ckpt_t *c, const char *name) {
     char *path = join(c->dir, name), *copy = strdup(name);
@@ -352,7 +309,7 @@ refit_status rf_ckpt_open(const char *dir, rf_ckpt_t **out) {
     struct stat sb;
     if (stat(path, &sb) == 0) {
         size_t len = 0;
-        RF_CHECK_GOTO(read_small(path, INDEX_MAX_FILE, &text, &len), fail);
+        RF_CHECK_GOTO(rf_read_small(path, INDEX_MAX_FILE, &text, &len), fail);
         RF_CHECK_GOTO(rf_index_parse(text, len, path, &ix), fail);
         c->files = calloc(ix->n_files, sizeof *c->files);
         c->file_names = calloc(ix->n_files, sizeof *c->file_names);

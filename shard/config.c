@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "model.h"
 
 #define CFG_MAX_COUNT (1ll << 24) /* heads, layers */
@@ -117,44 +118,11 @@ refit_status rf_cfg_parse(const char *json, size_t len, const char *label, rf_mo
 }
 
 refit_status rf_cfg_load(const char *path, rf_model_config_t *out) {
-    refit_status st = REFIT_OK;
-    char *buf = NULL;
     if (!path || !out) return rf_error(REFIT_ERR_INVALID_ARG, "rf_cfg_load: NULL argument");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return rf_error(REFIT_ERR_IO, "%s: open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        st = rf_error(REFIT_ERR_IO, "%s: fstat: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        st = rf_error(REFIT_ERR_IO, "%s: not a regular file", path);
-        goto out;
-    }
-    if (sb.st_size > CFG_MAX_FILE) {
-        st = rf_error(REFIT_ERR_FORMAT, "%s: %lld bytes, larger than any config.json (limit %u)",
-                      path, (long long)sb.st_size, CFG_MAX_FILE);
-        goto out;
-    }
-    size_t size = (size_t)sb.st_size, got = 0;
-    buf = malloc(size ? size : 1);
-    if (!buf) {
-        st = rf_error(REFIT_ERR_NOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            st = rf_error(REFIT_ERR_IO, "%s: read: %s", path, strerror(errno));
-            goto out;
-        }
-        if (r == 0) break; /* shrank under us: parse what is there */
-        got += (size_t)r;
-    }
-    st = rf_cfg_parse(buf, got, path, out);
-out:
+    char *buf = NULL;
+    size_t len = 0;
+    RF_CHECK(rf_read_small(path, CFG_MAX_FILE, &buf, &len));
+    refit_status st = rf_cfg_parse(buf, len, path, out);
     free(buf);
-    close(fd);
     return st;
 }
