@@ -9,16 +9,8 @@
 #endif
 #include "bind.h"
 
-static int failures;
-#define CHECK(cond, ...)                                  \
-    do {                                                  \
-        if (!(cond)) {                                    \
-            failures++;                                   \
-            fprintf(stderr, "FAIL line %d: ", __LINE__);  \
-            fprintf(stderr, __VA_ARGS__);                 \
-            fputc('\n', stderr);                          \
-        }                                                 \
-    } while (0)
+#include "check.h"
+
 
 int main(void) {
     rf_bind_mode_t m = RF_BIND_NONE;

@@ -11,16 +11,10 @@
 
 #include "checkpoint.h"
 
-static int failures;
+#include "check.h"
+
 static char root[] = "/tmp/rf_test_ckpt_XXXXXX";
 
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
 
 static void expect_err_at(int line, refit_status st, refit_status code, const char *want) {
     if (st != code || !strstr(rf_err_msg(), want)) {

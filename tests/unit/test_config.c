@@ -7,15 +7,9 @@
 
 #include "model.h"
 
-static int failures;
+#include "check.h"
 
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
+
 
 static refit_status parse(const char *json, rf_model_config_t *c) {
     return rf_cfg_parse(json, strlen(json), "ckpt/config.json", c);

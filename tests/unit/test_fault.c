@@ -12,16 +12,8 @@
 #include "fault.h"
 #include "watchdog.h"
 
-static int failures;
-#define CHECK(cond, ...)                                   \
-    do {                                                   \
-        if (!(cond)) {                                     \
-            failures++;                                    \
-            fprintf(stderr, "FAIL line %d: ", __LINE__);   \
-            fprintf(stderr, __VA_ARGS__);                  \
-            fputc('\n', stderr);                           \
-        }                                                  \
-    } while (0)
+#include "check.h"
+
 
 static void test_parse_good(void) {
     rf_fault_t f;

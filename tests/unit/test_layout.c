@@ -13,18 +13,9 @@
 
 #include "model.h"
 
-static int failures;
+#include "check.h"
 
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            failures++;                                                   \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fprintf(stderr, "\n");                                        \
-            if (failures > 50) exit(1);                                   \
-        }                                                                 \
-    } while (0)
+
 
 /* ---- model configs ---------------------------------------------------- */
 

@@ -8,17 +8,8 @@
 #include "plan.h"
 #include "synth.h"
 
-static int failures;
-#define CHECK(cond, ...)                                   \
-    do {                                                   \
-        if (!(cond)) {                                     \
-            failures++;                                    \
-            fprintf(stderr, "FAIL line %d: ", __LINE__);   \
-            fprintf(stderr, __VA_ARGS__);                  \
-            fputc('\n', stderr);                           \
-            if (failures > 20) exit(1);                    \
-        }                                                  \
-    } while (0)
+#include "check.h"
+
 
 /* Source tensors whose element e holds (uint16)(e * 7 + part * 13 + 1): any
  * misplaced element shows. */

@@ -9,16 +9,10 @@
 
 #include "safetensors.h"
 
-static int failures;
+#include "check.h"
+
 static char tmpdir[] = "/tmp/rf_test_st_XXXXXX";
 
-#define CHECK(cond)                                                       \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                   \
-        }                                                                 \
-    } while (0)
 
 /* Expects `st` to be `code` with `want` somewhere in the message. */
 static void expect_err_at(int line, refit_status st, refit_status code, const char *want) {

@@ -7,16 +7,8 @@
 #include "snapshot.h"
 #include "synth.h"
 
-static int failures;
-#define CHECK(cond, ...)                                   \
-    do {                                                   \
-        if (!(cond)) {                                     \
-            failures++;                                    \
-            fprintf(stderr, "FAIL line %d: ", __LINE__);   \
-            fprintf(stderr, __VA_ARGS__);                  \
-            fputc('\n', stderr);                           \
-        }                                                  \
-    } while (0)
+#include "check.h"
+
 
 static void expect_reject(const uint8_t *buf, size_t len, const char *what, const char *needle) {
     rf_snap_t *s = NULL;
