@@ -544,7 +544,10 @@ def test_rejections(tmp):
     d = "model.layers.1.mlp.up_proj.weight"
     expect_error("missing", lambda: R.expected_dump(mk("drop", drop=[d]), 2, 2, "fp8-tensor"), "dropped tensor", d)
     expect_error("shape", lambda: R.expected_dump(mk("reshape", reshape=[d]), 2, 2, "fp8-tensor"), "reshaped tensor", d)
-    expect_error("dtype", lambda: R.expected_dump(mk("f16", dtype_f16=[d]), 2, 2, "fp8-tensor"), "F16 tensor", d)
+    e = expect_error("dtype", lambda: R.expected_dump(mk("f64", tensor_dtype=[d + "=F64"]), 2, 2, "fp8-tensor"),
+                     "F64 tensor", d)
+    check(e is not None and "F64" in str(e) and e.file and e.file in str(e), f"dtype error names tensor, file, dtype: {e}")
+    R.expected_dump(mk("f16", dtype_f16=[d]), 2, 2, "fp8-tensor")  # SPEC §1: F16 is a source dtype
     expect_error("unknown", lambda: R.expected_dump(mk("rename", rename=[d + "=model.layers.1.mlp.upp.weight"]), 2, 2,
                                                     "fp8-tensor"), "renamed tensor", "model.layers.1.mlp.upp.weight")
     expect_error("unknown", lambda: R.expected_dump(mk("q2asllama", family="qwen2", config=['model_type="llama"']), 2, 2,
