@@ -64,7 +64,8 @@ PRESETS = {
 }
 REQUIRED = ("hidden", "heads", "kv", "inter", "vocab", "layers", "seed")
 STORE = {"bf16": "BF16", "fp16": "F16", "fp32": "F32"}
-NUMPY = {"BF16": ml_dtypes.bfloat16, "F16": np.float16, "F32": np.float32, "F64": np.float64}
+# Stored dtypes --tensor-dtype can ask for: the SPEC §1 sources and two it rejects.
+NUMPY = {"BF16": ml_dtypes.bfloat16, "F16": np.float16, "F32": np.float32, "F64": np.float64, "I32": np.int32}
 OVERFLOW = 3.4e38  # finite in fp32, rounds to +Inf in bf16 (above 0x7F7F8000)
 
 
@@ -89,7 +90,7 @@ def parser():
     p.add_argument("--std", type=float, default=0.05)
     p.add_argument("--dtype", choices=sorted(STORE) + ["mixed"], default="bf16", help="stored dtype (default bf16)")
     p.add_argument("--tensor-dtype", action="append", default=[], metavar="NAME=DTYPE",
-                   help="store NAME as DTYPE (BF16, F16, F32 or the unsupported F64)")
+                   help="store NAME as DTYPE (BF16, F16, F32, or the unsupported F64, I32)")
     p.add_argument("--experts", type=int, help="E: num_experts (mixtral: num_local_experts)")
     p.add_argument("--moe-inter", type=int, help="moe_intermediate_size (qwen3_moe, qwen2_moe)")
     p.add_argument("--shared-inter", type=int, help="shared_expert_intermediate_size (qwen2_moe)")
