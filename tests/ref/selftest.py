@@ -15,6 +15,9 @@ Checks (SPEC section in brackets):
   - safetensors validity rules on corrupted files                       [§6]
   - end to end: make_ckpt -> spec_ref -> dump -> check_dump, and the
     rejections (NaN/Inf, missing, unknown, dtype, shape)                [§2-§6]
+  - fp16/fp32 sources: selftest_sources.py                              [§1]
+  - Mixture-of-Experts: selftest_moe.py                                 [§3a]
+Shared helpers (check recorder, fake checkpoint, float64 quantizers): checks.py.
 Exit 0 on success; otherwise prints every failed check and exits 1.
 """
 
