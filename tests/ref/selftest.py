@@ -37,8 +37,8 @@ import selftest_moe  # noqa: E402
 import selftest_sources  # noqa: E402
 import spec_ref as R  # noqa: E402
 import st  # noqa: E402
-from checks import (FAILED, FakeCk, check, clamp_rne, expect_error, f32, fp8_table,  # noqa: E402,F401
-                    quiet, ref_block, ref_row, ref_tensor, rne_indep)
+from checks import (FAILED, FakeCk, check, expect_error, fp8_table, quiet, ref_block,  # noqa: E402
+                    ref_row, ref_tensor, rne_indep)
 
 F32 = np.float32
 BF16 = R.BF16
