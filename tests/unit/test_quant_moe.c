@@ -19,73 +19,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../quant_moe_cases.h"
 #include "check.h"
 #include "quant_moe.h"
 
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "test_quant_moe: out of memory (%zu bytes)\n", n);
-        exit(2);
-    }
-    return p;
-}
+/* ---- oracle -------------------------------------------------------------- */
 
-static uint64_t rng = 0x6A09E667F3BCC909ull;
-static uint32_t rnd(void) { /* xorshift64* */
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return (uint32_t)((rng * 0x2545F4914F6CDD1Dull) >> 32);
-}
-
-static float bf(uint16_t b) {
+static float bf(uint16_t b) { /* widening, independent of rf_bf16_to_f32 */
     uint32_t u = (uint32_t)b << 16;
     float f;
     memcpy(&f, &u, 4);
     return f;
 }
-
-/* ---- the param and its input -------------------------------------------- */
-
-typedef struct {
-    rf_q_moe_t p;
-    int64_t rows, cols; /* one expert of the input */
-    int64_t ip, hp;     /* Ip, Hp as §3a defines them, computed here */
-} pcase_t;
-
-static int64_t up128(int64_t n) { return (n + 127) / 128 * 128; }
-
-static pcase_t make_case(rf_q_moe_kind_t kind, int64_t e, int64_t h, int64_t i) {
-    pcase_t c = {.p = {.kind = kind, .experts = e, .expert0 = 7, .hidden = h, .inter = i}};
-    c.rows = kind == RF_Q_MOE_W13 ? 2 * i : h;
-    c.cols = kind == RF_Q_MOE_W13 ? h : i;
-    c.ip = up128(i);
-    c.hp = up128(h);
-    return c;
-}
-
-static const char *kind_name(rf_q_moe_kind_t k) { return k == RF_Q_MOE_W13 ? "w13" : "w2"; }
-
-/* Mixed magnitudes: a magnitude per (expert, 128-row strip, 64-column strip)
- * so block and row scales differ, the up half of w13 a different range than
- * the gate half (their shared fp8-tensor scale matters), some ±0; expert 1
- * (when there is one) is all zero (the scale floors). */
-static void fill(const pcase_t *c, uint16_t *x) {
-    for (int64_t j = 0; j < c->p.experts; j++)
-        for (int64_t r = 0; r < c->rows; r++)
-            for (int64_t k = 0; k < c->cols; k++) {
-                int ex = (int)((j * 5 + r / 128 * 7 + k / 64 * 3) % 24) - 16;
-                if (c->p.kind == RF_Q_MOE_W13 && r >= c->p.inter) ex += 3;
-                float v = ldexpf((float)(int32_t)rnd() / 2147483648.0f, ex);
-                uint32_t z = rnd() % 32;
-                if (z == 0 || j == 1) v = 0.0f;
-                if (z == 1) v = -0.0f;
-                x[(j * c->rows + r) * c->cols + k] = rf_f32_to_bf16(v);
-            }
-}
-
-/* ---- oracle -------------------------------------------------------------- */
 
 typedef struct {
     uint8_t *out;
@@ -96,8 +41,8 @@ typedef struct {
 static void result_alloc(result_t *r, size_t n_out, size_t n_sc) {
     r->n_out = n_out;
     r->n_sc = n_sc;
-    r->out = xmalloc(n_out);
-    r->sc = xmalloc(n_sc * sizeof(float) + 4);
+    r->out = moe_xmalloc(n_out);
+    r->sc = moe_xmalloc(n_sc * sizeof(float) + 4);
     memset(r->out, 0xAB, n_out); /* every byte must be written */
     memset(r->sc, 0xCD, n_sc * sizeof(float) + 4);
 }
@@ -126,11 +71,11 @@ static float tensor_scale(const uint16_t *x, size_t n) {
 }
 
 /* Padded expert j per §3a: all +0, then each part's rows at k*prows_pad. */
-static uint16_t *padded_expert(const pcase_t *c, const uint16_t *xj, int64_t *prow, int64_t *pcol) {
+static uint16_t *padded_expert(const moe_case_t *c, const uint16_t *xj, int64_t *prow, int64_t *pcol) {
     bool w13 = c->p.kind == RF_Q_MOE_W13;
     int64_t parts = w13 ? 2 : 1, prows = w13 ? c->p.inter : c->p.hidden;
     int64_t prp = w13 ? c->ip : c->hp, pc = w13 ? c->hp : c->ip;
-    uint16_t *xp = xmalloc((size_t)(parts * prp * pc) * 2);
+    uint16_t *xp = moe_xmalloc((size_t)(parts * prp * pc) * 2);
     memset(xp, 0, (size_t)(parts * prp * pc) * 2);
     for (int64_t k = 0; k < parts; k++)
         for (int64_t r = 0; r < prows; r++)
@@ -140,7 +85,7 @@ static uint16_t *padded_expert(const pcase_t *c, const uint16_t *xj, int64_t *pr
     return xp;
 }
 
-static void oracle(rf_qscheme_t s, const pcase_t *c, const uint16_t *x, result_t *want) {
+static void oracle(rf_qscheme_t s, const moe_case_t *c, const uint16_t *x, result_t *want) {
     const int64_t ne = c->rows * c->cols;
     for (int64_t j = 0; j < c->p.experts; j++) {
         const uint16_t *xj = x + j * ne;
@@ -182,14 +127,14 @@ static void compare(rf_qscheme_t s, const result_t *got, const result_t *want, c
 /* fp8-block, second reading of §3a: gate and up (or the w2 matrix) block-
  * quantized apart with ragged edges; their scale grids stacked, their codes
  * at row offsets 0 and Ip, every other code 0x00. */
-static void check_block_parts(const pcase_t *c, const uint16_t *x, const result_t *got,
+static void check_block_parts(const moe_case_t *c, const uint16_t *x, const result_t *got,
                               const char *what) {
     bool w13 = c->p.kind == RF_Q_MOE_W13;
     int64_t parts = w13 ? 2 : 1, prows = w13 ? c->p.inter : c->p.hidden;
     int64_t prp = w13 ? c->ip : c->hp, pc = w13 ? c->hp : c->ip;
     int64_t nsc = (prp / 128) * (pc / 128);
-    uint8_t *q = xmalloc((size_t)(prows * c->cols));
-    float *sc = xmalloc((size_t)nsc * sizeof(float));
+    uint8_t *q = moe_xmalloc((size_t)(prows * c->cols));
+    float *sc = moe_xmalloc((size_t)nsc * sizeof(float));
     for (int64_t j = 0; j < c->p.experts; j++)
         for (int64_t k = 0; k < parts; k++) {
             dense(RF_Q_FP8_BLOCK, x + (j * c->rows + k * prows) * c->cols, prows, c->cols, q, sc);
@@ -210,10 +155,10 @@ static void check_block_parts(const pcase_t *c, const uint16_t *x, const result_
     free(sc);
 }
 
-static void run_case(rf_qscheme_t s, const pcase_t *c, const uint16_t *x) {
+static void run_case(rf_qscheme_t s, const moe_case_t *c, const uint16_t *x) {
     char what[96];
     snprintf(what, sizeof what, "%s E_r %" PRId64 " H %" PRId64 " I_r %" PRId64,
-             kind_name(c->p.kind), c->p.experts, c->p.hidden, c->p.inter);
+             moe_kind_name(c->p.kind), c->p.experts, c->p.hidden, c->p.inter);
     size_t n_out = (size_t)rf_q_moe_out_bytes(s, &c->p);
     size_t n_sc = (size_t)rf_q_moe_scale_count(s, &c->p);
     result_t got, want;
@@ -231,31 +176,24 @@ static void run_case(rf_qscheme_t s, const pcase_t *c, const uint16_t *x) {
     result_free(&want);
 }
 
-static void test_all_cases(void) {
-    const int64_t es[] = {1, 3}, hs[] = {200, 256, 128, 131}, is[] = {96, 160, 192, 128, 1, 37};
-    for (int kind = 0; kind < 2; kind++)
-        for (size_t a = 0; a < 2; a++)
-            for (size_t b = 0; b < sizeof hs / sizeof hs[0]; b++)
-                for (size_t d = 0; d < sizeof is / sizeof is[0]; d++) {
-                    pcase_t c = make_case((rf_q_moe_kind_t)kind, es[a], hs[b], is[d]);
-                    uint16_t *x = xmalloc((size_t)(c.p.experts * c.rows * c.cols) * 2);
-                    fill(&c, x);
-                    for (int s = 0; s < RF_Q_COUNT; s++)
-                        run_case((rf_qscheme_t)s, &c, x);
-                    free(x);
-                }
+static void all_schemes(const moe_case_t *c, size_t inter_idx) {
+    (void)inter_idx;
+    uint16_t *x = moe_xmalloc(moe_case_elems(c) * 2);
+    moe_fill(c, x);
+    for (int s = 0; s < RF_Q_COUNT; s++)
+        run_case((rf_qscheme_t)s, c, x);
+    free(x);
 }
 
 /* ---- NaN/Inf -------------------------------------------------------------- */
 
-static void expect_reject(rf_qscheme_t s, const pcase_t *c, const uint16_t *x, const char *want) {
+static void expect_reject(rf_qscheme_t s, const moe_case_t *c, const uint16_t *x, const char *want) {
     size_t n_out = (size_t)rf_q_moe_out_bytes(s, &c->p);
     size_t n_sc = (size_t)rf_q_moe_scale_count(s, &c->p);
     result_t got;
     result_alloc(&got, n_out, n_sc);
     rf_err_clear();
-    refit_status st = rf_q_moe_quantize_ref(s, &c->p, x, "layers.1.mlp.experts.w13_weight",
-                                            got.out, got.sc);
+    refit_status st = rf_q_moe_quantize_ref(s, &c->p, x, MOE_BAD_LABEL, got.out, got.sc);
     CHECK(st == REFIT_ERR_NUMERIC, "%s: want numeric error, got %s", rf_q_scheme_name(s),
           refit_status_str(st));
     CHECK(strcmp(rf_err_msg(), want) == 0, "%s: message '%s', want '%s'", rf_q_scheme_name(s),
@@ -271,29 +209,16 @@ static void expect_reject(rf_qscheme_t s, const pcase_t *c, const uint16_t *x, c
 }
 
 static void test_nonfinite(void) {
-    pcase_t c = make_case(RF_Q_MOE_W13, 3, 200, 96); /* expert0 7: experts 7, 8, 9 */
-    size_t n = (size_t)(c.p.experts * c.rows * c.cols);
-    uint16_t *x = xmalloc(n * 2);
-    struct {
-        int64_t j, r, col;
-        uint16_t bits;
-        const char *msg;
-    } cases[] = {
-        {0, 0, 0, 0x7FC0, "layers.1.mlp.experts.w13_weight: nan at expert 7 row 0 col 0"},
-        {1, 100, 17, 0xFF80, "layers.1.mlp.experts.w13_weight: inf at expert 8 row 100 col 17"},
-        {2, 191, 199, 0x7F80, "layers.1.mlp.experts.w13_weight: inf at expert 9 row 191 col 199"},
-        {2, 95, 3, 0xFF81, "layers.1.mlp.experts.w13_weight: nan at expert 9 row 95 col 3"},
-    };
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        fill(&c, x);
-        size_t at = (size_t)((cases[k].j * c.rows + cases[k].r) * c.cols + cases[k].col);
-        x[at] = cases[k].bits;
-        if (at + 1 < n) x[n - 1] = 0x7FC0; /* a later bad element is not the one reported */
+    moe_case_t c = moe_case(RF_Q_MOE_W13, 3, 200, 96);
+    uint16_t *x = moe_xmalloc(moe_case_elems(&c) * 2);
+    for (size_t k = 0; k < MOE_N(moe_bad_cases); k++) {
+        size_t at = moe_bad_fill(&c, k, x);
         for (int s = 0; s < RF_Q_COUNT; s++)
-            expect_reject((rf_qscheme_t)s, &c, x, cases[k].msg);
+            expect_reject((rf_qscheme_t)s, &c, x, moe_bad_cases[k].msg);
         int64_t j, r, col;
         rf_q_moe_locate(&c.p, (int64_t)at, &j, &r, &col);
-        CHECK(j == cases[k].j && r == cases[k].r && col == cases[k].col, "locate case %zu", k);
+        CHECK(j == moe_bad_cases[k].j && r == moe_bad_cases[k].r && col == moe_bad_cases[k].c,
+              "locate case %zu", k);
     }
     free(x);
 }
@@ -425,7 +350,7 @@ static void test_shapes(void) {
 
 int main(void) {
     test_shapes();
-    test_all_cases();
+    moe_each_case(all_schemes);
     test_nonfinite();
     test_bad_args();
     if (failures) {
