@@ -80,8 +80,7 @@ void rf_q_moe_scale_shape(rf_qscheme_t s, const rf_q_moe_t *p, int *ndim, uint64
 uint64_t rf_q_moe_scale_count(rf_qscheme_t s, const rf_q_moe_t *p);
 
 /* (local expert, row, column) of flat input index idx (0 <= idx < in_count). */
-void rf_q_moe_locate(const rf_q_moe_t *p, int64_t idx, int64_t *expert, int64_t *row,
-                     int64_t *col);
+void rf_q_moe_locate(const rf_q_moe_t *p, int64_t idx, int64_t *expert, int64_t *row, int64_t *col);
 /* Records REFIT_ERR_NUMERIC "LABEL: nan|inf at expert E row R col C" for the
  * bad input element at flat index idx; E = expert0 + local expert, R and C
  * within that expert's [rows, cols]. Shared by the reference and CUDA. */

@@ -14,13 +14,13 @@
 #include <inttypes.h>
 #include <stdint.h>
 
-#include "quant_moe_cuda.h"
 #include "quant_cuda_dev.cuh"
+#include "quant_moe_cuda.h"
 
 namespace {
 
-constexpr int kThreads = 256; /* every kernel here */
-constexpr int kUnroll = 4;    /* loads in flight per thread, fp8-tensor kernels */
+constexpr int kThreads = 256;       /* every kernel here */
+constexpr int kUnroll = 4;          /* loads in flight per thread, fp8-tensor kernels */
 constexpr int kMaxExpertsY = 65535; /* gridDim.y: experts of the fp8-tensor grid */
 
 /* The per-expert amax of fp8-tensor follows the dense workspace header. */
@@ -126,8 +126,8 @@ struct BlockAt {
 
 __device__ __forceinline__ BlockAt block_at(const rf_q_moe_geom_t &g, int64_t b) {
     const int64_t nbc = g.cols_pad / kBlock, nbr = g.prows_pad / kBlock;
-    const int64_t row_blk = b / nbc;          /* block row over all experts and parts */
-    const int64_t part = row_blk / nbr;       /* j * parts + k */
+    const int64_t row_blk = b / nbc;            /* block row over all experts and parts */
+    const int64_t part = row_blk / nbr;         /* j * parts + k */
     const int64_t pr0 = row_blk % nbr * kBlock; /* first row within the part */
     BlockAt a;
     a.in_row0 = part * g.prows + pr0;
@@ -144,8 +144,8 @@ __device__ __forceinline__ BlockAt block_at(const rf_q_moe_geom_t &g, int64_t b)
  * written, 0x00 outside the real part. Needs cols % 8 == 0 (whole chunks:
  * a chunk is all real or all padding), x 16-byte and out 8-byte aligned. */
 __global__ void __launch_bounds__(kThreads, 6)
-    k_moe_block_smem(const uint16_t *__restrict__ x, rf_q_moe_geom_t g,
-                     uint8_t *__restrict__ out, float *scales, Ws *ws) {
+    k_moe_block_smem(const uint16_t *__restrict__ x, rf_q_moe_geom_t g, uint8_t *__restrict__ out,
+                     float *scales, Ws *ws) {
     constexpr int CPR = kBlock / 8, NC = kBlock * CPR, K = NC / kThreads, RPJ = kThreads / CPR;
     static_assert(kThreads % CPR == 0 && NC % kThreads == 0, "chunk mapping");
     __shared__ uint4 tile[NC];
@@ -182,8 +182,8 @@ __global__ void __launch_bounds__(kThreads, 6)
 #pragma unroll
     for (int u = 0; u < K; u++) {
         const int r = rt + u * RPJ;
-        const uint2 q = col_ok && r < a.brows ? quant(tile[threadIdx.x + u * kThreads], op)
-                                              : make_uint2(0, 0);
+        const uint2 q =
+            col_ok && r < a.brows ? quant(tile[threadIdx.x + u * kThreads], op) : make_uint2(0, 0);
         store(reinterpret_cast<uint2 *>(ob + r * g.cols_pad), q);
     }
     if (threadIdx.x == 0) scales[blockIdx.x] = sf;
@@ -193,8 +193,8 @@ __global__ void __launch_bounds__(kThreads, 6)
  * amax over the real part, then every output code of the tile, re-reading
  * the input from L1/L2. */
 __global__ void __launch_bounds__(kThreads)
-    k_moe_block_loop(const uint16_t *__restrict__ x, rf_q_moe_geom_t g,
-                     uint8_t *__restrict__ out, float *scales, Ws *ws) {
+    k_moe_block_loop(const uint16_t *__restrict__ x, rf_q_moe_geom_t g, uint8_t *__restrict__ out,
+                     float *scales, Ws *ws) {
     const BlockAt a = block_at(g, blockIdx.x);
     const uint16_t *xb = x + a.in_row0 * g.cols + a.c0;
     const int nreal = a.brows * a.bcols;
@@ -240,7 +240,8 @@ refit_status launch_tensor(const rf_q_moe_t *p, const rf_q_moe_geom_t &g, const 
     const bool vec = ne % 8 == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)out % 8 == 0;
     /* A few CTAs per SM over all experts, at most what an expert can use. */
     const int64_t per_cta = (int64_t)kThreads * kUnroll * (vec ? 8 : 1);
-    const int64_t want = (ne + per_cta - 1) / per_cta, fill = ((int64_t)sms * 8 + p->experts - 1) / p->experts;
+    const int64_t want = (ne + per_cta - 1) / per_cta,
+                  fill = ((int64_t)sms * 8 + p->experts - 1) / p->experts;
     const dim3 grid((unsigned)(want < fill ? want : fill), (unsigned)p->experts);
     if (vec) {
         k_moe_tensor_amax<8><<<grid, kThreads, 0, st>>>(x, ne, ws);
@@ -277,7 +278,8 @@ refit_status check_args(rf_qscheme_t s, const rf_q_moe_t *p, const uint16_t *x, 
                         p->experts, kMaxExpertsY);
     if (s == RF_Q_FP8_BLOCK && rf_q_moe_scale_count(s, p) > INT32_MAX)
         return rf_error(REFIT_ERR_INVALID_ARG,
-                        "gpu: quantize experts fp8-block: %" PRIu64 " blocks, above 2^31-1 (grid x)",
+                        "gpu: quantize experts fp8-block: %" PRIu64
+                        " blocks, above 2^31-1 (grid x)",
                         rf_q_moe_scale_count(s, p));
     if (!x || !out || (!scales && s != RF_Q_NONE))
         return rf_error(REFIT_ERR_INVALID_ARG, "gpu: quantize experts: NULL data or scales");

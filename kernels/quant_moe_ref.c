@@ -54,8 +54,8 @@ refit_status rf_q_moe_validate(const rf_q_moe_t *p, const char *label) {
     if (param_ok(p)) return REFIT_OK;
     if (!p) return rf_error(REFIT_ERR_INVALID_ARG, "%s: quantize experts: no param", label);
     return rf_error(REFIT_ERR_INVALID_ARG,
-                    "%s: quantize experts: bad expert param (kind %d, E_r %" PRId64
-                    ", e0 %" PRId64 ", H %" PRId64 ", I_r %" PRId64 ")",
+                    "%s: quantize experts: bad expert param (kind %d, E_r %" PRId64 ", e0 %" PRId64
+                    ", H %" PRId64 ", I_r %" PRId64 ")",
                     label, (int)p->kind, p->experts, p->expert0, p->hidden, p->inter);
 }
 
@@ -158,8 +158,8 @@ refit_status rf_q_moe_numeric_error(const rf_q_moe_t *p, const char *label, int6
     int64_t j, r, c;
     rf_q_moe_locate(p, idx, &j, &r, &c);
     return rf_error(REFIT_ERR_NUMERIC, "%s: %s at expert %" PRId64 " row %" PRId64 " col %" PRId64,
-                    label ? label : "(unnamed)", is_inf ? "inf" : "nan",
-                    j < 0 ? j : p->expert0 + j, r, c);
+                    label ? label : "(unnamed)", is_inf ? "inf" : "nan", j < 0 ? j : p->expert0 + j,
+                    r, c);
 }
 
 /* ---- fp8-block placement ------------------------------------------------ */
@@ -212,8 +212,8 @@ static refit_status quant_checked(rf_qscheme_t s, const rf_q_moe_t *p, const uin
         const int64_t sc_exp = out_exp / (RF_Q_BLOCK * RF_Q_BLOCK);
         for (int64_t j = 0; j < p->experts; j++)
             for (int64_t k = 0; k < g.parts; k++)
-                RF_CHECK(quant_block_part(&g, x + j * n_exp, out + j * out_exp,
-                                          scales + j * sc_exp, k, label));
+                RF_CHECK(quant_block_part(&g, x + j * n_exp, out + j * out_exp, scales + j * sc_exp,
+                                          k, label));
         return REFIT_OK;
     }
     }

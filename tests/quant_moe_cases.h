@@ -53,7 +53,9 @@ static inline void moe_each_case(void (*fn)(const moe_case_t *c, size_t inter_id
                 }
 }
 
-static inline const char *moe_kind_name(rf_q_moe_kind_t k) { return k == RF_Q_MOE_W13 ? "w13" : "w2"; }
+static inline const char *moe_kind_name(rf_q_moe_kind_t k) {
+    return k == RF_Q_MOE_W13 ? "w13" : "w2";
+}
 
 static inline size_t moe_case_elems(const moe_case_t *c) {
     return (size_t)(c->p.experts * c->rows * c->cols);

@@ -17,8 +17,8 @@
 #include "quant_moe.h"
 #ifdef REFIT_HAVE_CUDA
 #include "../quant_moe_cases.h"
-#include "quant_moe_cuda.h"
 #include "gpu_check.h"
+#include "quant_moe_cuda.h"
 #endif
 
 #ifndef REFIT_HAVE_CUDA
@@ -62,10 +62,9 @@ static void gbuf_free(gbuf_t *g) {
     rf_qcu_free(g->ws);
 }
 
-static refit_status gpu_quantize(gbuf_t *g, rf_qscheme_t s, const moe_case_t *c,
-                                 const char *label, int64_t *first_bad) {
-    refit_status st =
-        rf_qcu_moe_quantize(s, &c->p, g->x, g->out, g->sc, g->ws, g->ws_bytes, NULL);
+static refit_status gpu_quantize(gbuf_t *g, rf_qscheme_t s, const moe_case_t *c, const char *label,
+                                 int64_t *first_bad) {
+    refit_status st = rf_qcu_moe_quantize(s, &c->p, g->x, g->out, g->sc, g->ws, g->ws_bytes, NULL);
     return st == REFIT_OK ? rf_qcu_moe_check(g->ws, &c->p, label, NULL, first_bad) : st;
 }
 

@@ -71,7 +71,8 @@ static float tensor_scale(const uint16_t *x, size_t n) {
 }
 
 /* Padded expert j per §3a: all +0, then each part's rows at k*prows_pad. */
-static uint16_t *padded_expert(const moe_case_t *c, const uint16_t *xj, int64_t *prow, int64_t *pcol) {
+static uint16_t *padded_expert(const moe_case_t *c, const uint16_t *xj, int64_t *prow,
+                               int64_t *pcol) {
     bool w13 = c->p.kind == RF_Q_MOE_W13;
     int64_t parts = w13 ? 2 : 1, prows = w13 ? c->p.inter : c->p.hidden;
     int64_t prp = w13 ? c->ip : c->hp, pc = w13 ? c->hp : c->ip;
@@ -145,8 +146,10 @@ static void check_block_parts(const moe_case_t *c, const uint16_t *x, const resu
             bool codes = true, pad = true;
             for (int64_t r = 0; r < prp; r++)
                 for (int64_t col = 0; col < pc; col++) {
-                    if (r < prows && col < c->cols) codes &= o[r * pc + col] == q[r * c->cols + col];
-                    else pad &= o[r * pc + col] == 0x00;
+                    if (r < prows && col < c->cols)
+                        codes &= o[r * pc + col] == q[r * c->cols + col];
+                    else
+                        pad &= o[r * pc + col] == 0x00;
                 }
             CHECK(codes, "%s: expert %" PRId64 " part %" PRId64 " codes misplaced", what, j, k);
             CHECK(pad, "%s: expert %" PRId64 " part %" PRId64 " padding not 0x00", what, j, k);
@@ -187,7 +190,8 @@ static void all_schemes(const moe_case_t *c, size_t inter_idx) {
 
 /* ---- NaN/Inf -------------------------------------------------------------- */
 
-static void expect_reject(rf_qscheme_t s, const moe_case_t *c, const uint16_t *x, const char *want) {
+static void expect_reject(rf_qscheme_t s, const moe_case_t *c, const uint16_t *x,
+                          const char *want) {
     size_t n_out = (size_t)rf_q_moe_out_bytes(s, &c->p);
     size_t n_sc = (size_t)rf_q_moe_scale_count(s, &c->p);
     result_t got;
