@@ -158,6 +158,23 @@ static void check_block_parts(const moe_case_t *c, const uint16_t *x, const resu
     free(sc);
 }
 
+/* Expert 1 is all zero (moe_fill): its scales are §4's floors, written out
+ * here: MIN_SCALE = 1/(448*512) for fp8-tensor and fp8-row, and for every
+ * fp8-block block max(0, 1e-4) * fp32(1/448). */
+static void check_floors(rf_qscheme_t s, const moe_case_t *c, const result_t *got,
+                         const char *what) {
+    if (s == RF_Q_NONE) return;
+    const float min_scale = (float)(1.0 / 229376.0), block_floor = 1e-4f * (float)(1.0 / 448.0);
+    const size_t per_expert = got->n_sc / (size_t)c->p.experts;
+    const float want = s == RF_Q_FP8_BLOCK ? block_floor : min_scale;
+    for (size_t i = per_expert; i < 2 * per_expert; i++)
+        if (memcmp(&got->sc[i], &want, 4) != 0) {
+            CHECK(0, "%s %s: zero expert scale %zu is %a, want %a", rf_q_scheme_name(s), what, i,
+                  (double)got->sc[i], (double)want);
+            return;
+        }
+}
+
 static void run_case(rf_qscheme_t s, const moe_case_t *c, const uint16_t *x) {
     char what[96];
     snprintf(what, sizeof what, "%s E_r %" PRId64 " H %" PRId64 " I_r %" PRId64,
@@ -173,6 +190,7 @@ static void run_case(rf_qscheme_t s, const moe_case_t *c, const uint16_t *x) {
     oracle(s, c, x, &want);
     compare(s, &got, &want, what);
     if (s == RF_Q_FP8_BLOCK) check_block_parts(c, x, &got, what);
+    if (c->p.experts > 1) check_floors(s, c, &got, what);
     CHECK(((uint8_t *)got.sc)[n_sc * 4] == 0xCD || n_sc == 0, "%s %s: wrote past the scales",
           rf_q_scheme_name(s), what);
     result_free(&got);
