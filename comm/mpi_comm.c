@@ -21,12 +21,6 @@ struct rf_comm_req {
     rf_node_bcast_t b;
 };
 
-#define MPI_CHECK(call)                                          \
-    do {                                                         \
-        int mpi_rc_ = (call);                                    \
-        if (mpi_rc_ != MPI_SUCCESS) return rf_mpi_fail(mpi_rc_, #call); \
-    } while (0)
-
 refit_status rf_comm_create(const void *mpi_comm, int tp, rf_comm_t **out) {
     const MPI_Comm *parent = mpi_comm;
     int size, rank;

@@ -56,7 +56,5 @@ refit_status rf_node_bcast_start(const rf_node_groups_t *ng, int g, void *buf, i
                                  rf_node_bcast_t *b);
 refit_status rf_node_bcast_wait(rf_node_bcast_t *b);
 
-/* "MPI_Xxx failed: <MPI's error string>" as REFIT_ERR_COMM. */
-refit_status rf_mpi_fail(int rc, const char *what);
 
 #endif

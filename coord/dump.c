@@ -9,24 +9,8 @@
 #include <sys/stat.h>
 
 #include "ctx_internal.h"
+#include "rf_fileio.h"
 #include "safetensors.h"
-
-static refit_status mkdir_p(const char *dir) {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
-        return rf_error(REFIT_ERR_INVALID_ARG, "dump directory name too long: %s", dir);
-    for (char *p = path + 1;; p++) {
-        bool end = *p == '\0';
-        if (*p == '/' || end) {
-            *p = '\0';
-            if (mkdir(path, 0755) != 0 && errno != EEXIST)
-                return rf_error(REFIT_ERR_IO, "%s: cannot create directory: %s", path, strerror(errno));
-            if (end) break;
-            *p = '/';
-        }
-    }
-    return REFIT_OK;
-}
 
 typedef struct {
     refit_ctx *ctx;
@@ -107,7 +91,7 @@ refit_status rf_dump_local(refit_ctx *ctx, const char *dir) {
     if (!ctx->valid)
         return rf_error(REFIT_ERR_STATE,
                         "nothing to dump: an in-place reload failed, the live weights match no checkpoint");
-    RF_CHECK(mkdir_p(dir));
+    RF_CHECK(rf_mkdir_p(dir, 0755));
     RF_CHECK(write_rank_file(ctx, dir));
     return rf_comm_rank(ctx->comm) == 0 ? write_snapshot(ctx, dir) : REFIT_OK;
 }

@@ -6,7 +6,7 @@
 
 #include "checkpoint.h"
 #include "commands.h"
-#include "fileio.h"
+#include "rf_fileio.h"
 #include "options.h"
 #include "snapshot.h"
 #include "synth.h"

@@ -15,7 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "quant.h"
+#include "rf_bf16.h"
+#include "rf_fileio.h"
 #include "safetensors.h"
 #include "synth.h"
 
@@ -348,31 +349,6 @@ refit_status rf_synth_total_bytes(const rf_model_config_t *cfg, uint64_t *bytes,
 
 /* ---- files -------------------------------------------------------------- */
 
-/* mkdir -p: creates each missing component; an existing directory is fine. */
-static refit_status make_dirs(const char *dir) {
-    char path[4096];
-    size_t len = strlen(dir);
-    if (len == 0 || len >= sizeof path)
-        return rf_error(REFIT_ERR_INVALID_ARG, "synth: bad output directory '%s'", dir);
-    memcpy(path, dir, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (path[i] != '/' && path[i] != '\0') continue;
-        char saved = path[i];
-        path[i] = '\0';
-        if (mkdir(path, 0777) != 0) {
-            int err = errno;
-            struct stat sb;
-            if (err != EEXIST)
-                return rf_error(REFIT_ERR_IO, "synth: cannot create directory %s: %s", path,
-                                strerror(err));
-            if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-                return rf_error(REFIT_ERR_IO, "synth: %s exists and is not a directory", path);
-        }
-        path[i] = saved;
-    }
-    return REFIT_OK;
-}
-
 static refit_status join(char *dst, size_t cap, const char *dir, const char *name) {
     int n = snprintf(dst, cap, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= cap)
@@ -562,7 +538,7 @@ refit_status rf_synth_write(const char *dir, const rf_model_config_t *cfg, int n
         goto out;
     }
     plan_files(&plan, n_files);
-    RF_CHECK_GOTO(make_dirs(dir), out);
+    RF_CHECK_GOTO(rf_mkdir_p(dir, 0777), out);
     /* Drop the previous index first: until the new one is written last, an
      * interrupted run leaves a directory that fails to open rather than one
      * that silently mixes old and new files. */

@@ -1,5 +1,14 @@
-/* Internal helpers shared by every module: error recording and propagation,
- * logging, checked size arithmetic. Not part of the public API. */
+/* The base layer's core, shared by every layer: error recording, logging,
+ * checked size arithmetic, the clock. Not part of the public API (only
+ * include/refit.h is). Check macros: rf_check.h (included here); settings
+ * (REFIT_* variables): rf_settings.h; small files: rf_fileio.h.
+ *
+ * Process-wide state of the base layer, the only such state in the library
+ * besides what CUDA and MPI keep themselves: the log's rank prefix (set by
+ * the application, rf_log_set_rank), its level and subsystem filter (read
+ * once from the environment) and host name; and the error message, which is
+ * per thread (_Thread_local), not per context. Everything else lives in a
+ * context or in an object the caller holds. */
 #ifndef RF_COMMON_H
 #define RF_COMMON_H
 
@@ -9,6 +18,7 @@
 #include <stdint.h>
 
 #include "refit.h"
+#include "rf_check.h"
 
 #define RF_NAME_MAX 256 /* longest tensor/param name we accept, incl. NUL */
 
@@ -28,24 +38,9 @@ refit_status rf_error_replace(refit_status code, const char *fmt, ...)
 const char *rf_err_msg(void); /* "" when none */
 void rf_err_clear(void);
 
-#define RF_CHECK(call)                         \
-    do {                                       \
-        refit_status rf_check_st_ = (call);    \
-        if (rf_check_st_ != REFIT_OK)          \
-            return rf_check_st_;               \
-    } while (0)
-
-/* Requires a `refit_status st` variable in scope. */
-#define RF_CHECK_GOTO(call, label) \
-    do {                           \
-        st = (call);               \
-        if (st != REFIT_OK)        \
-            goto label;            \
-    } while (0)
-
 /* ---- logging -----------------------------------------------------------
- * REFIT_LOG=warn|info|debug (default warn), REFIT_LOG_SUBSYS=comma list
- * (default all). Lines: "refit r3/8 host:pid subsys: message" on stderr. */
+ * REFIT_LOG=error|warn|info|debug (default warn), REFIT_LOG_SUBSYS=comma
+ * list (default all), both from the settings table (rf_settings.h). Lines: "refit r3/8 host:pid subsys: message" on stderr. */
 typedef enum { RF_LOG_ERROR = 0, RF_LOG_WARN, RF_LOG_INFO, RF_LOG_DEBUG } rf_log_level_t;
 void rf_log_set_rank(int rank, int world); /* rank -1 = not under MPI */
 int rf_log_rank(void);

@@ -1,5 +1,8 @@
-/* Status names and the per-thread "first cause" error message. */
+/* Status names, the per-thread "first cause" error message, and the
+ * messages of the foreign-error checks of rf_check.h. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rf_common.h"
@@ -56,3 +59,13 @@ refit_status rf_error_replace(refit_status code, const char *fmt, ...) {
 const char *rf_err_msg(void) { return err_msg; }
 
 void rf_err_clear(void) { err_msg[0] = '\0'; }
+
+refit_status rf_pthread_fail(int rc, const char *what) {
+    refit_status code = rc == EAGAIN || rc == ENOMEM ? REFIT_ERR_NOMEM : REFIT_ERR_INTERNAL;
+    return rf_error(code, "%s failed: %s", what, strerror(rc));
+}
+
+void rf_pthread_must_fail(int rc, const char *what, const char *file, int line) {
+    fprintf(stderr, "refit: %s failed at %s:%d: %s\n", what, file, line, strerror(rc));
+    abort();
+}

@@ -1,5 +1,7 @@
-/* Logging: REFIT_LOG level and REFIT_LOG_SUBSYS filter, one line per call,
- * prefixed "refit rR/W host:pid subsys:" so interleaved rank output sorts. */
+/* Logging: REFIT_LOG level and REFIT_LOG_SUBSYS filter (rf_settings.h), one
+ * line per call, prefixed "refit rR/W host:pid subsys:" so interleaved rank
+ * output sorts. The rank prefix, the level (read once) and the host name are
+ * process-wide: the log is the process's stderr. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +9,7 @@
 #include <unistd.h>
 
 #include "rf_common.h"
+#include "rf_settings.h"
 
 static int log_rank = -1, log_world = 0;
 static int log_level = -1; /* -1: not read from the environment yet */
@@ -20,18 +23,16 @@ void rf_log_set_rank(int rank, int world) {
 int rf_log_rank(void) { return log_rank; }
 
 static void log_init(void) {
-    const char *lv = getenv("REFIT_LOG");
-    log_level = RF_LOG_WARN;
-    if (lv && !strcmp(lv, "info")) log_level = RF_LOG_INFO;
-    if (lv && !strcmp(lv, "debug")) log_level = RF_LOG_DEBUG;
-    if (lv && !strcmp(lv, "error")) log_level = RF_LOG_ERROR;
+    /* choices "error|warn|info|debug" in rf_log_level_t order; a malformed
+     * value logs at the default (refit_create reports it as an error) */
+    log_level = RF_LOG_ERROR + rf_setting_choice_or_default(RF_SET_LOG);
     if (gethostname(log_host, sizeof log_host) != 0) strcpy(log_host, "?");
     log_host[sizeof log_host - 1] = '\0';
 }
 
 static bool subsys_enabled(const char *subsys) {
-    const char *list = getenv("REFIT_LOG_SUBSYS");
-    if (!list || !*list) return true;
+    const char *list = rf_setting_raw(RF_SET_LOG_SUBSYS);
+    if (!list) return true;
     size_t n = strlen(subsys);
     for (const char *p = list; *p;) {
         const char *end = strchr(p, ',');
