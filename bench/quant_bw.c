@@ -19,6 +19,7 @@
 
 #include "quant.h"
 #ifdef REFIT_HAVE_CUDA
+#include "cuda_device.h"
 #include "quant_cuda.h"
 #endif
 
@@ -44,7 +45,7 @@ int main(void) {
 
 typedef struct {
     void *flush;
-    rf_qcu_timer_t *timer;
+    rf_dev_timer_t *timer;
     int iters;
 } bench_t;
 
@@ -80,10 +81,10 @@ static float time_median_ms(bench_t *b, run_fn run, void *ctx) {
     for (int i = 0; i < 3; i++)
         run(ctx); /* warm-up */
     for (int i = 0; i < b->iters; i++) {
-        DEV(rf_qcu_memset(b->flush, i & 0xFF, L2_FLUSH_BYTES)); /* untimed: evict L2 */
-        DEV(rf_qcu_timer_start(b->timer, NULL));
+        DEV(rf_dev_memset(b->flush, i & 0xFF, L2_FLUSH_BYTES)); /* untimed: evict L2 */
+        DEV(rf_dev_timer_start(b->timer, NULL));
         run(ctx);
-        DEV(rf_qcu_timer_stop(b->timer, NULL, &t[i]));
+        DEV(rf_dev_timer_stop(b->timer, NULL, &t[i]));
     }
     return median(t, b->iters);
 }
@@ -100,7 +101,7 @@ typedef struct {
 
 static void run_copy(void *ctx) {
     job_t *j = ctx;
-    DEV(rf_qcu_memcpy_async(j->dcopy, j->dx, (size_t)(j->rows * j->cols) * 2, NULL));
+    DEV(rf_dev_memcpy_async(j->dcopy, j->dx, (size_t)(j->rows * j->cols) * 2, NULL));
 }
 
 static void run_quant(void *ctx) {
@@ -117,8 +118,8 @@ static bool matches_reference(job_t *j, const uint16_t *hx) {
     bool ok = want && got && wsc && gsc;
     if (ok) {
         DEV(rf_qcu_check(j->ws, j->cols, "bench", NULL, NULL));
-        DEV(rf_qcu_memcpy(got, j->dout, n));
-        DEV(rf_qcu_memcpy(gsc, j->dsc, ns * 4));
+        DEV(rf_dev_memcpy(got, j->dout, n));
+        DEV(rf_dev_memcpy(gsc, j->dsc, ns * 4));
         ok = rf_q_quantize_ref(j->s, hx, j->rows, j->cols, "bench", want, wsc) == REFIT_OK &&
              memcmp(want, got, n) == 0 && memcmp(wsc, gsc, ns * 4) == 0;
     }
@@ -139,17 +140,17 @@ static bool bench_shape(bench_t *b, int64_t rows, int64_t cols) {
     }
     fill_weights(hx, n);
     job_t j = {.rows = rows, .cols = cols};
-    DEV(rf_qcu_malloc(n * 2, (void **)&j.dx));
-    DEV(rf_qcu_malloc(n * 2, &j.dcopy));
-    DEV(rf_qcu_malloc(n, (void **)&j.dout));
+    DEV(rf_dev_malloc(n * 2, (void **)&j.dx));
+    DEV(rf_dev_malloc(n * 2, &j.dcopy));
+    DEV(rf_dev_malloc(n, (void **)&j.dout));
     size_t ns = 1;
     for (int s = 0; s < RF_Q_NONE; s++) {
         size_t k = (size_t)rf_q_scale_count((rf_qscheme_t)s, rows, cols);
         ns = k > ns ? k : ns;
     }
-    DEV(rf_qcu_malloc(ns * 4, (void **)&j.dsc));
-    DEV(rf_qcu_malloc(RF_QCU_WORKSPACE_BYTES, &j.ws));
-    DEV(rf_qcu_memcpy((void *)j.dx, hx, n * 2));
+    DEV(rf_dev_malloc(ns * 4, (void **)&j.dsc));
+    DEV(rf_dev_malloc(RF_QCU_WORKSPACE_BYTES, &j.ws));
+    DEV(rf_dev_memcpy((void *)j.dx, hx, n * 2));
 
     float copy_ms = time_median_ms(b, run_copy, &j);
     double copy_gbs = 2.0 * (double)n * 2 / (copy_ms * 1e-3) / 1e9;
@@ -166,11 +167,11 @@ static bool bench_shape(bench_t *b, int64_t rows, int64_t cols) {
                rf_q_scheme_name(j.s), ms * 1e3, gbs, copy_gbs, gbs / copy_gbs,
                ok ? "matches reference" : "MISMATCH vs reference");
     }
-    rf_qcu_free((void *)j.dx);
-    rf_qcu_free(j.dcopy);
-    rf_qcu_free(j.dout);
-    rf_qcu_free(j.dsc);
-    rf_qcu_free(j.ws);
+    rf_dev_free((void *)j.dx);
+    rf_dev_free(j.dcopy);
+    rf_dev_free(j.dout);
+    rf_dev_free(j.dsc);
+    rf_dev_free(j.ws);
     free(hx);
     return all_ok;
 }
@@ -204,14 +205,14 @@ int main(int argc, char **argv) {
         }
         nshapes = 4;
     }
-    if (rf_qcu_device_count() == 0) {
-        printf("quant_bw: no GPU: skipped (rf_qcu_device_count() == 0)\n");
+    if (rf_dev_count() == 0) {
+        printf("quant_bw: no GPU: skipped (rf_dev_count() == 0)\n");
         return 77;
     }
     char desc[256];
-    DEV(rf_qcu_device_desc(desc, sizeof desc));
-    DEV(rf_qcu_malloc(L2_FLUSH_BYTES, &b.flush));
-    DEV(rf_qcu_timer_create(&b.timer));
+    DEV(rf_dev_desc(desc, sizeof desc));
+    DEV(rf_dev_malloc(L2_FLUSH_BYTES, &b.flush));
+    DEV(rf_dev_timer_create(&b.timer));
     printf("# quant_bw: %s\n", desc);
     printf(
         "# median of %d runs, L2 flushed before each; algbw = 3 B/elem (bf16 in, fp8 out) / time\n",
@@ -224,8 +225,8 @@ int main(int argc, char **argv) {
     printf("# ratio = algbw / copy bandwidth (target >= 0.80). fp8-tensor reads its input twice\n"
            "# (grid-wide amax, then quantize): 5 B/elem of traffic for 3 counted, so its ceiling\n"
            "# is about 0.60 when the tensor does not fit in L2 and the second read misses.\n");
-    rf_qcu_timer_destroy(b.timer);
-    rf_qcu_free(b.flush);
+    rf_dev_timer_destroy(b.timer);
+    rf_dev_free(b.flush);
     if (!ok) printf("quant_bw: FAIL: some GPU output differs from the C reference\n");
     return ok ? 0 : 1;
 }

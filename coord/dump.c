@@ -20,7 +20,7 @@ typedef struct {
 
 static refit_status fill_tensor(void *user, size_t index, uint8_t *dst, uint64_t nbytes) {
     dump_fill_t *f = user;
-    return f->ctx->be->to_host(f->ctx->be, dst, f->src[index], (size_t)nbytes);
+    return f->ctx->be->ops->to_host(f->ctx->be, dst, f->src[index], (size_t)nbytes);
 }
 
 /* "x.weight" -> "x.weight_scale" / "x.weight_scale_inv" (SPEC §4). */
@@ -100,7 +100,7 @@ refit_status refit_dump(refit_ctx *ctx, const char *dir) {
     rf_err_clear();
     rf_guard_live_lock(ctx->guard); /* not at once with a dying rank's emergency dump */
     refit_status st = rf_dump_local(ctx, dir);
-    rf_guard_live_unlock(ctx->guard);
+    rf_guard_live_unlock(ctx->guard, ctx->generation);
     st = rf_comm_agree(ctx->comm, st);
     if (st != REFIT_OK) snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg());
     return st;

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "guard.h"
+#include "refit_tool.h"
 #include "rf_common.h"
 #include "run_guard.h"
 

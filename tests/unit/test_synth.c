@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-#include "quant.h"
+#include "rf_bf16.h"
 #include "synth.h"
 
 #include "check.h"

@@ -9,15 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "pack_pool.h"
+#include "host.h"
 
 typedef struct {
     const rf_xfer_t *x;
     int group;
     bool keep;            /* this rank keeps the group's bytes */
     refit_status failed;  /* first local failure of a completion callback */
-    rf_pack_pool_t *pool;
 } xfer_state_t;
 
 static void unpack_bucket(xfer_state_t *s, size_t k, const uint8_t *buf) {
@@ -27,7 +25,7 @@ static void unpack_bucket(xfer_state_t *s, size_t k, const uint8_t *buf) {
     for (rf_plan_iter_init(x->plan, k, 0, UINT64_MAX, &it); rf_plan_iter_next(x->plan, &it, &g);) {
         uint8_t *dst = x->dest(x->user, g.param);
         memcpy(dst + g.param_off, buf + g.bucket_off, g.len);
-        bool last = g.param_off + g.len == rf_snap_param_bf16_bytes(&x->snap->params[g.param]);
+        bool last = g.param_off + g.len == rf_param_bf16_bytes(&x->params[g.param]);
         if (last && s->failed == REFIT_OK) s->failed = x->complete(x->user, g.param);
     }
 }
@@ -43,7 +41,8 @@ static refit_status run_group(xfer_state_t *s, uint8_t *bufs[2], uint64_t *moved
             /* a failed read leaves the bucket short; it still goes out so no
              * rank waits forever, and the agreement fails the load */
             if (root && st == REFIT_OK) {
-                refit_status pst = rf_pack_pool_run(s->pool, s->x->snap, plan, s->x->src, s->group, k, b);
+                refit_status pst = rf_pack_bucket(plan, s->x->params, s->x->src, s->group, k, 0,
+                                                  rf_plan_bucket_bytes(plan, k), false, b);
                 if (pst != REFIT_OK && s->failed == REFIT_OK) s->failed = pst;
             }
             st = rf_comm_group_ibcast(s->x->comm, s->group, b, rf_plan_bucket_bytes(plan, k), &req[k % 2]);
@@ -58,15 +57,15 @@ static refit_status run_group(xfer_state_t *s, uint8_t *bufs[2], uint64_t *moved
         }
     }
     for (int i = 0; i < 2; i++)
-        if (req[i]) rf_comm_wait(req[i]); /* after a failure: do not leak requests */
+        if (req[i]) (void)rf_comm_wait(req[i]); /* after a failure (already reported): do not leak requests */
     return st;
 }
 
 refit_status rf_xfer_host_run(const rf_xfer_t *x, uint64_t *bytes_moved) {
     xfer_state_t s = {.x = x, .failed = REFIT_OK};
     uint8_t *bufs[2] = {malloc(x->plan->bucket), malloc(x->plan->bucket)};
-    refit_status st = rf_pack_pool_create(1, false, &s.pool);
-    if (st == REFIT_OK && (!bufs[0] || !bufs[1]))
+    refit_status st = REFIT_OK;
+    if (!bufs[0] || !bufs[1])
         st = rf_error(REFIT_ERR_NOMEM, "two staging buckets of %llu bytes",
                       (unsigned long long)x->plan->bucket);
     /* A rank that cannot allocate its buckets fails before the first
@@ -74,7 +73,7 @@ refit_status rf_xfer_host_run(const rf_xfer_t *x, uint64_t *bytes_moved) {
      * allocation is agreed on first. */
     st = rf_comm_agree(x->comm, st);
     uint64_t moved = 0;
-    for (int g = 0; g < x->snap->tp && st == REFIT_OK; g++) {
+    for (int g = 0; g < x->tp && st == REFIT_OK; g++) {
         if (!rf_comm_in_group(x->comm, g)) continue;
         s.group = g;
         s.keep = rf_comm_tp_rank(x->comm) == g;
@@ -82,7 +81,6 @@ refit_status rf_xfer_host_run(const rf_xfer_t *x, uint64_t *bytes_moved) {
     }
     free(bufs[0]);
     free(bufs[1]);
-    rf_pack_pool_destroy(s.pool);
     *bytes_moved = moved;
     return st != REFIT_OK ? st : s.failed;
 }

@@ -1,14 +1,12 @@
-/* State of the cuda backend, shared by coord/backend_cuda.c (memory,
- * quantization, device choice) and comm/xfer_nccl_cuda.c (the NCCL data
+/* State of the cuda backend, one per context, shared by backend_cuda.c
+ * (memory, quantization, device choice) and xfer_nccl.c (the NCCL data
  * plane). Built only with REFIT_HAVE_CUDA. */
 #ifndef RF_BACKEND_CUDA_H
 #define RF_BACKEND_CUDA_H
 
-#include <cuda_runtime_api.h>
-#include <nccl.h>
-
 #include "backend.h"
 #include "pack_pool.h"
+#include "rf_check_nccl.h" /* CUDA_CHECK, NCCL_CHECK */
 
 #define RF_CUDA_RING 3 /* staging buckets in flight per rank */
 
@@ -32,22 +30,17 @@ typedef struct {
     cudaEvent_t ev_h2d[RF_CUDA_RING], ev_sent[RF_CUDA_RING], ev_free[RF_CUDA_RING];
     rf_pack_pool_t *pool;
     double pack_seconds, wait_seconds; /* rank 0's last load: packing, waiting for a pinned bucket */
+
+    /* cudaFree does not tell the size: the size of every model allocation,
+     * keyed by pointer, for the memory account */
+    struct rf_cuda_rec {
+        void *p;
+        uint64_t bytes;
+    } *recs;
+    size_t n_recs, cap_recs;
 } rf_cuda_t;
 
-refit_status rf_cuda_error(cudaError_t e, const char *what);
-refit_status rf_nccl_error(ncclResult_t r, const char *what);
-#define RF_CUDA_CHECK(call, what)                                  \
-    do {                                                           \
-        cudaError_t rf_ce_ = (call);                               \
-        if (rf_ce_ != cudaSuccess) return rf_cuda_error(rf_ce_, what); \
-    } while (0)
-#define RF_NCCL_CHECK(call, what)                                  \
-    do {                                                           \
-        ncclResult_t rf_nr_ = (call);                              \
-        if (rf_nr_ != ncclSuccess) return rf_nccl_error(rf_nr_, what); \
-    } while (0)
-
-/* comm/xfer_nccl_cuda.c */
+/* xfer_nccl.c */
 refit_status rf_nccl_init(rf_cuda_t *c);
 void rf_nccl_fini(rf_cuda_t *c);
 refit_status rf_xfer_cuda_run(rf_backend_t *b, const rf_xfer_t *x, uint64_t *bytes_moved);

@@ -12,44 +12,52 @@
  * buckets keeps packing, the host-to-device copy, NCCL and quantization of
  * consecutive items overlapping. The only host waits are rank 0 reusing a
  * pinned bucket and the final collect. */
-#include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "backend_cuda.h"
+#include "rf_settings.h"
 
-refit_status rf_nccl_error(ncclResult_t r, const char *what) {
-    return rf_error(REFIT_ERR_COMM, "nccl %s: %s%s%s", what, ncclGetErrorString(r),
-                    ncclGetLastError(NULL) ? ": " : "", ncclGetLastError(NULL) ? ncclGetLastError(NULL) : "");
-}
-
-static int pack_threads(void) {
-    const char *env = getenv("REFIT_PACK_THREADS");
-    if (env && atoi(env) > 0) return atoi(env);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 32 ? 32 : (n < 1 ? 1 : (int)n);
+/* REFIT_PACK_THREADS, or 0: one per online CPU, at most 32. */
+static refit_status pack_threads(int *out) {
+    long n = 0;
+    RF_CHECK(rf_setting_int(RF_SET_PACK_THREADS, &n));
+    if (n == 0) {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+        n = n > 32 ? 32 : (n < 1 ? 1 : n);
+    }
+    *out = (int)n;
+    return REFIT_OK;
 }
 
 refit_status rf_nccl_init(rf_cuda_t *c) {
     ncclUniqueId id;
     int rank = rf_comm_rank(c->comm), world = rf_comm_world(c->comm);
-    if (rank == 0) RF_NCCL_CHECK(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    if (rank == 0) NCCL_CHECK(ncclGetUniqueId(&id), "ncclGetUniqueId");
     RF_CHECK(rf_comm_bcast(c->comm, &id, sizeof id));
-    RF_NCCL_CHECK(ncclCommInitRank(&c->nccl, world, id, rank), "ncclCommInitRank");
+    NCCL_CHECK(ncclCommInitRank(&c->nccl, world, id, rank), "ncclCommInitRank");
     for (int i = 0; i < RF_CUDA_RING; i++) {
-        RF_CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_h2d[i], cudaEventDisableTiming), "event");
-        RF_CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_sent[i], cudaEventDisableTiming), "event");
-        RF_CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_free[i], cudaEventDisableTiming), "event");
+        CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_h2d[i], cudaEventDisableTiming), "event");
+        CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_sent[i], cudaEventDisableTiming), "event");
+        CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_free[i], cudaEventDisableTiming), "event");
     }
-    if (rank == 0) RF_CHECK(rf_pack_pool_create(pack_threads(), true, &c->pool));
+    int threads = 1;
+    if (rank == 0) RF_CHECK(pack_threads(&threads));
+    if (rank == 0) RF_CHECK(rf_pack_pool_create(threads, true, &c->pool));
     return REFIT_OK;
+}
+
+/* Teardown calls: an error is an earlier kernel's (already reported, or
+ * moot once the memory is gone); cleared so the next call starts clean. */
+static void quiet(cudaError_t e) {
+    if (e != cudaSuccess) (void)cudaGetLastError();
 }
 
 static void free_ring(rf_cuda_t *c) {
     for (int i = 0; i < RF_CUDA_RING; i++) {
-        if (c->pinned[i]) cudaFreeHost(c->pinned[i]);
-        if (c->dbuf[i]) cudaFree(c->dbuf[i]);
+        if (c->pinned[i]) quiet(cudaFreeHost(c->pinned[i]));
+        if (c->dbuf[i]) quiet(cudaFree(c->dbuf[i]));
         c->pinned[i] = c->dbuf[i] = NULL;
     }
     c->ring_bytes = 0;
@@ -58,11 +66,11 @@ static void free_ring(rf_cuda_t *c) {
 void rf_nccl_fini(rf_cuda_t *c) {
     free_ring(c);
     for (int i = 0; i < RF_CUDA_RING; i++) {
-        if (c->ev_h2d[i]) cudaEventDestroy(c->ev_h2d[i]);
-        if (c->ev_sent[i]) cudaEventDestroy(c->ev_sent[i]);
-        if (c->ev_free[i]) cudaEventDestroy(c->ev_free[i]);
+        if (c->ev_h2d[i]) quiet(cudaEventDestroy(c->ev_h2d[i]));
+        if (c->ev_sent[i]) quiet(cudaEventDestroy(c->ev_sent[i]));
+        if (c->ev_free[i]) quiet(cudaEventDestroy(c->ev_free[i]));
     }
-    if (c->nccl) ncclCommDestroy(c->nccl);
+    if (c->nccl && ncclCommDestroy(c->nccl) != ncclSuccess) RF_WARN("comm", "ncclCommDestroy failed");
     c->nccl = NULL;
     rf_pack_pool_destroy(c->pool);
     c->pool = NULL;
@@ -73,12 +81,11 @@ static refit_status ensure_ring(rf_backend_t *b, rf_cuda_t *c, uint64_t bucket, 
     if (c->ring_bytes == bucket) return REFIT_OK;
     free_ring(c);
     for (int i = 0; i < RF_CUDA_RING; i++) {
-        RF_CUDA_CHECK(cudaMalloc(&c->dbuf[i], bucket), "device bucket");
-        if (root) RF_CUDA_CHECK(cudaHostAlloc(&c->pinned[i], bucket, cudaHostAllocDefault), "pinned bucket");
+        CUDA_CHECK(cudaMalloc(&c->dbuf[i], bucket), "device bucket");
+        if (root) CUDA_CHECK(cudaHostAlloc(&c->pinned[i], bucket, cudaHostAllocDefault), "pinned bucket");
     }
     c->ring_bytes = bucket;
-    b->mem_now += RF_CUDA_RING * bucket;
-    if (b->mem_now > b->mem_peak) b->mem_peak = b->mem_now;
+    rf_backend_account(b, RF_CUDA_RING * bucket, true);
     return REFIT_OK;
 }
 
@@ -97,10 +104,10 @@ static refit_status unpack(run_t *r, size_t k, const uint8_t *dbuf) {
     rf_seg_t g;
     for (rf_plan_iter_init(x->plan, k, 0, UINT64_MAX, &it); rf_plan_iter_next(x->plan, &it, &g);) {
         uint8_t *dst = x->dest(x->user, g.param);
-        if (!dst) return rf_error(REFIT_ERR_INTERNAL, "no destination for %s", x->snap->params[g.param].name);
-        RF_CUDA_CHECK(cudaMemcpyAsync(dst + g.param_off, dbuf + g.bucket_off, g.len, cudaMemcpyDeviceToDevice,
+        if (!dst) return rf_error(REFIT_ERR_INTERNAL, "no destination for %s", x->params[g.param].name);
+        CUDA_CHECK(cudaMemcpyAsync(dst + g.param_off, dbuf + g.bucket_off, g.len, cudaMemcpyDeviceToDevice,
                                       r->c->s_comp), "unpack");
-        bool last = g.param_off + g.len == rf_snap_param_bf16_bytes(&x->snap->params[g.param]);
+        bool last = g.param_off + g.len == rf_param_bf16_bytes(&x->params[g.param]);
         if (last && r->failed == REFIT_OK) r->failed = x->complete(x->user, g.param);
     }
     return REFIT_OK;
@@ -113,36 +120,36 @@ static refit_status root_item(run_t *r, size_t k, int g, int s, bool reused, uin
     uint64_t bytes = rf_plan_bucket_bytes(x->plan, k);
     if (reused) {
         double t0 = rf_now();
-        RF_CUDA_CHECK(cudaEventSynchronize(c->ev_h2d[s]), "pinned bucket reuse");
+        CUDA_CHECK(cudaEventSynchronize(c->ev_h2d[s]), "pinned bucket reuse");
         c->wait_seconds += rf_now() - t0;
     }
     double t0 = rf_now();
-    refit_status pst = rf_pack_pool_run(c->pool, x->snap, x->plan, x->src, g, k, c->pinned[s]);
+    refit_status pst = rf_pack_pool_run(c->pool, x->params, x->plan, x->src, g, k, c->pinned[s]);
     c->pack_seconds += rf_now() - t0;
     if (pst != REFIT_OK && r->failed == REFIT_OK) r->failed = pst; /* send anyway: nobody may hang */
-    RF_CUDA_CHECK(cudaStreamWaitEvent(c->s_h2d, c->ev_sent[s], 0), "wait");
-    RF_CUDA_CHECK(cudaStreamWaitEvent(c->s_h2d, c->ev_free[s], 0), "wait");
-    RF_CUDA_CHECK(cudaMemcpyAsync(c->dbuf[s], c->pinned[s], bytes, cudaMemcpyHostToDevice, c->s_h2d), "host to device");
-    RF_CUDA_CHECK(cudaEventRecord(c->ev_h2d[s], c->s_h2d), "event");
-    int world = rf_comm_world(x->comm), tp = x->snap->tp;
+    CUDA_CHECK(cudaStreamWaitEvent(c->s_h2d, c->ev_sent[s], 0), "wait");
+    CUDA_CHECK(cudaStreamWaitEvent(c->s_h2d, c->ev_free[s], 0), "wait");
+    CUDA_CHECK(cudaMemcpyAsync(c->dbuf[s], c->pinned[s], bytes, cudaMemcpyHostToDevice, c->s_h2d), "host to device");
+    CUDA_CHECK(cudaEventRecord(c->ev_h2d[s], c->s_h2d), "event");
+    int world = rf_comm_world(x->comm), tp = x->tp;
     if (world > 1 && x->bcast) { /* every rank gets every item; members keep theirs */
-        RF_CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_h2d[s], 0), "wait");
-        RF_NCCL_CHECK(ncclBroadcast(c->dbuf[s], c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "broadcast");
-        RF_CUDA_CHECK(cudaEventRecord(c->ev_sent[s], c->s_nccl), "event");
+        CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_h2d[s], 0), "wait");
+        NCCL_CHECK(ncclBroadcast(c->dbuf[s], c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "broadcast");
+        CUDA_CHECK(cudaEventRecord(c->ev_sent[s], c->s_nccl), "event");
         *moved += bytes;
     } else if (world > 1 && (g != 0 || world > tp)) {
-        RF_CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_h2d[s], 0), "wait");
-        RF_NCCL_CHECK(ncclGroupStart(), "group start");
+        CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_h2d[s], 0), "wait");
+        NCCL_CHECK(ncclGroupStart(), "group start");
         for (int peer = g; peer < world; peer += tp)
-            if (peer != 0) RF_NCCL_CHECK(ncclSend(c->dbuf[s], bytes, ncclUint8, peer, c->nccl, c->s_nccl), "send");
-        RF_NCCL_CHECK(ncclGroupEnd(), "group end");
-        RF_CUDA_CHECK(cudaEventRecord(c->ev_sent[s], c->s_nccl), "event");
+            if (peer != 0) NCCL_CHECK(ncclSend(c->dbuf[s], bytes, ncclUint8, peer, c->nccl, c->s_nccl), "send");
+        NCCL_CHECK(ncclGroupEnd(), "group end");
+        CUDA_CHECK(cudaEventRecord(c->ev_sent[s], c->s_nccl), "event");
         *moved += bytes * (uint64_t)((world - 1 - g) / tp + (g != 0));
     }
     if (g == 0) {
-        RF_CUDA_CHECK(cudaStreamWaitEvent(c->s_comp, c->ev_h2d[s], 0), "wait");
+        CUDA_CHECK(cudaStreamWaitEvent(c->s_comp, c->ev_h2d[s], 0), "wait");
         RF_CHECK(unpack(r, k, c->dbuf[s]));
-        RF_CUDA_CHECK(cudaEventRecord(c->ev_free[s], c->s_comp), "event");
+        CUDA_CHECK(cudaEventRecord(c->ev_free[s], c->s_comp), "event");
     }
     return REFIT_OK;
 }
@@ -153,19 +160,19 @@ static refit_status root_item(run_t *r, size_t k, int g, int s, bool reused, uin
 static refit_status recv_item(run_t *r, size_t k, bool keep, int s, uint64_t *moved) {
     rf_cuda_t *c = r->c;
     uint64_t bytes = rf_plan_bucket_bytes(r->x->plan, k);
-    RF_CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_free[s], 0), "wait");
+    CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_free[s], 0), "wait");
     if (r->x->bcast)
-        RF_NCCL_CHECK(ncclBroadcast(c->dbuf[s], c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "broadcast");
+        NCCL_CHECK(ncclBroadcast(c->dbuf[s], c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "broadcast");
     else
-        RF_NCCL_CHECK(ncclRecv(c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "recv");
+        NCCL_CHECK(ncclRecv(c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "recv");
     if (!keep) { /* nothing to unpack: the slot is free once the broadcast is done */
-        RF_CUDA_CHECK(cudaEventRecord(c->ev_free[s], c->s_nccl), "event");
+        CUDA_CHECK(cudaEventRecord(c->ev_free[s], c->s_nccl), "event");
         return REFIT_OK;
     }
-    RF_CUDA_CHECK(cudaEventRecord(c->ev_sent[s], c->s_nccl), "event");
-    RF_CUDA_CHECK(cudaStreamWaitEvent(c->s_comp, c->ev_sent[s], 0), "wait");
+    CUDA_CHECK(cudaEventRecord(c->ev_sent[s], c->s_nccl), "event");
+    CUDA_CHECK(cudaStreamWaitEvent(c->s_comp, c->ev_sent[s], 0), "wait");
     RF_CHECK(unpack(r, k, c->dbuf[s]));
-    RF_CUDA_CHECK(cudaEventRecord(c->ev_free[s], c->s_comp), "event");
+    CUDA_CHECK(cudaEventRecord(c->ev_free[s], c->s_comp), "event");
     *moved += bytes;
     return REFIT_OK;
 }
@@ -173,7 +180,7 @@ static refit_status recv_item(run_t *r, size_t k, bool keep, int s, uint64_t *mo
 refit_status rf_xfer_cuda_run(rf_backend_t *b, const rf_xfer_t *x, uint64_t *bytes_moved) {
     rf_cuda_t *c = b->impl;
     bool root = rf_comm_rank(x->comm) == 0;
-    int tp = x->snap->tp, mine = rf_comm_tp_rank(x->comm);
+    int tp = x->tp, mine = rf_comm_tp_rank(x->comm);
     /* every rank must have its ring before rank 0 starts sending */
     refit_status st = rf_comm_agree(x->comm, ensure_ring(b, c, x->plan->bucket, root));
     run_t r = {.b = b, .c = c, .x = x, .failed = REFIT_OK};
@@ -191,7 +198,7 @@ refit_status rf_xfer_cuda_run(rf_backend_t *b, const rf_xfer_t *x, uint64_t *byt
     if (st == REFIT_OK) { /* the ring's last items must land before anyone reads params */
         cudaError_t e = cudaStreamSynchronize(c->s_nccl);
         if (e == cudaSuccess) e = cudaStreamSynchronize(c->s_h2d);
-        if (e != cudaSuccess) st = rf_cuda_error(e, "data plane");
+        if (e != cudaSuccess) st = rf_cuda_fail(e, "data plane");
     }
     if (root)
         RF_INFO("comm", "data plane: %.1f ms, of which packing %.1f ms (%d threads, pread) and waiting for "

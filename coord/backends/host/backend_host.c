@@ -1,21 +1,18 @@
-/* Host backend: model memory is RAM, quantization is the C reference, the
- * data plane is MPI (comm/xfer_host.c). */
+/* Host backend: model memory is RAM, quantization is the C reference
+ * (kernels/quant_ref.c), the data plane is MPI (xfer_host.c). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-
-refit_status rf_xfer_host_run(const rf_xfer_t *x, uint64_t *bytes_moved);
+#include "host.h"
 
 /* Each block carries its size in front so release() can keep the account. */
 static refit_status host_alloc(rf_backend_t *b, size_t bytes, void **out) {
     uint64_t *p = calloc(1, bytes + 16);
     if (!p) return rf_error(REFIT_ERR_NOMEM, "host allocation of %zu bytes", bytes);
     p[0] = bytes;
-    b->mem_now += bytes;
-    if (b->mem_now > b->mem_peak) b->mem_peak = b->mem_now;
+    rf_backend_account(b, bytes, true);
     *out = p + 2;
     return REFIT_OK;
 }
@@ -23,7 +20,7 @@ static refit_status host_alloc(rf_backend_t *b, size_t bytes, void **out) {
 static void host_release(rf_backend_t *b, void *ptr) {
     if (!ptr) return;
     uint64_t *p = (uint64_t *)ptr - 2;
-    b->mem_now -= p[0];
+    rf_backend_account(b, p[0], false);
     free(p);
 }
 
@@ -67,10 +64,9 @@ static refit_status host_collect(rf_backend_t *b, size_t *bad_param, int64_t *ba
 
 static refit_status host_transfer(rf_backend_t *b, const rf_xfer_t *x, uint64_t *bytes_moved) {
     uint64_t buckets = 2 * x->plan->bucket; /* the data plane's double buffer */
-    b->mem_now += buckets;
-    if (b->mem_now > b->mem_peak) b->mem_peak = b->mem_now;
+    rf_backend_account(b, buckets, true);
     refit_status st = rf_xfer_host_run(x, bytes_moved);
-    b->mem_now -= buckets;
+    rf_backend_account(b, buckets, false);
     return st;
 }
 
@@ -89,6 +85,11 @@ static void host_destroy(rf_backend_t *b) {
     free(b);
 }
 
+static const rf_backend_ops_t host_ops = {
+    .name = "host", .alloc = host_alloc, .release = host_release, .copy = host_copy, .to_host = host_copy,
+    .process = host_process, .collect = host_collect, .transfer = host_transfer, .sync = host_sync,
+    .quant_seconds = host_quant_seconds, .destroy = host_destroy, .abort = NULL};
+
 refit_status rf_backend_host_create(rf_backend_t **out) {
     rf_backend_t *b = calloc(1, sizeof *b);
     host_state_t *h = calloc(1, sizeof *h);
@@ -98,21 +99,7 @@ refit_status rf_backend_host_create(rf_backend_t **out) {
         return rf_error(REFIT_ERR_NOMEM, "host backend");
     }
     h->bad_param = SIZE_MAX;
-    *b = (rf_backend_t){.name = "host", .alloc = host_alloc, .release = host_release,
-                        .copy = host_copy, .to_host = host_copy,
-                        .process = host_process, .collect = host_collect,
-                        .transfer = host_transfer, .sync = host_sync, .quant_seconds = host_quant_seconds,
-                        .destroy = host_destroy, .impl = h};
+    *b = (rf_backend_t){.ops = &host_ops, .impl = h};
     *out = b;
     return REFIT_OK;
 }
-
-#ifndef REFIT_HAVE_CUDA
-bool rf_backend_cuda_available(void) { return false; }
-
-refit_status rf_backend_cuda_create(rf_comm_t *comm, rf_backend_t **out) {
-    (void)comm;
-    (void)out;
-    return rf_error(REFIT_ERR_DEVICE, "this refit was built without CUDA (no nvcc or NCCL at build time)");
-}
-#endif

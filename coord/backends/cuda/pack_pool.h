@@ -6,7 +6,7 @@
 #ifndef RF_PACK_POOL_H
 #define RF_PACK_POOL_H
 
-#include "plan.h"
+#include "source.h"
 
 typedef struct rf_pack_pool rf_pack_pool_t;
 
@@ -18,7 +18,7 @@ int rf_pack_pool_threads(const rf_pack_pool_t *p);
 
 /* Packs bucket k of slice group `group` into dst (rf_plan_bucket_bytes(plan, k) bytes).
  * The first failure of any thread is returned (the bucket is then incomplete). */
-refit_status rf_pack_pool_run(rf_pack_pool_t *p, const rf_snap_t *s, const rf_plan_t *plan,
+refit_status rf_pack_pool_run(rf_pack_pool_t *p, const rf_param_t *params, const rf_plan_t *plan,
                               const rf_src_t (*src)[RF_MAX_PARTS], int group, size_t k, uint8_t *dst);
 
 #endif

@@ -1,18 +1,26 @@
-/* The small table of operations through which the coordinator drives a
- * backend: model memory, commit copies, quantization, and the R3 data
- * plane. host = RAM + MPI + the C reference; cuda = device memory + NCCL +
- * CUDA kernels. */
+/* The seam between the protocol (coord/) and what holds the model: one
+ * operations table per backend (rf_backend_ops_t: functions only, const,
+ * shared by every context using that backend) and one state object per
+ * context (rf_backend_t: the table, the backend's own state, the memory
+ * account). host = RAM + the MPI data plane + the C reference quantization
+ * (backends/host/); cuda = device memory + the NCCL data plane + the CUDA
+ * kernels (backends/cuda/). A backend includes this header and the layers
+ * below (shard, kernels, comm, base), never coord's own headers. */
 #ifndef RF_BACKEND_H
 #define RF_BACKEND_H
 
 #include "comm.h"
-#include "plan.h"
+#include "quant.h"
+#include "source.h"
 
 typedef struct rf_backend rf_backend_t;
 
-/* What R3 needs from the coordinator. */
+/* What R3 needs from the coordinator: the params of the snapshot, the
+ * plan, where rank 0 reads them, and where each rank's slices land. */
 typedef struct {
-    const rf_snap_t *snap;
+    const rf_param_t *params; /* [n_params], rank-local shapes at tp */
+    size_t n_params;
+    int tp;
     const rf_plan_t *plan;
     rf_comm_t *comm;
     /* rank 0 only: where every part of every param is in the checkpoint */
@@ -27,12 +35,12 @@ typedef struct {
     refit_status (*complete)(void *user, size_t param);
     void *user;
     /* rf_now() time by which the load must be over (0: none): a backend
-     * that polls (cuda: non-blocking NCCL, ncclCommGetAsyncError) gives up
-     * there with REFIT_ERR_TIMEOUT rather than waiting forever */
+     * that polls gives up there with REFIT_ERR_TIMEOUT rather than waiting
+     * forever */
     double deadline;
 } rf_xfer_t;
 
-struct rf_backend {
+typedef struct rf_backend_ops {
     const char *name;
     refit_status (*alloc)(rf_backend_t *b, size_t bytes, void **out);
     void (*release)(rf_backend_t *b, void *ptr);
@@ -54,19 +62,33 @@ struct rf_backend {
     /* Seconds the quantize/scan work of the last load took on the device
      * (cuda: summed kernel time; host: NAN, the caller's clock is exact). */
     double (*quant_seconds)(rf_backend_t *b);
+    /* Frees the state and the rf_backend_t itself. */
     void (*destroy)(rf_backend_t *b);
     /* Optional (NULL: nothing to do). Called once, from the watchdog thread,
      * when a load outlived its timeout, while the main thread may be blocked
      * in this backend: makes its blocked calls return (cuda: ncclCommAbort on
      * every communicator). The job ends right after. */
     void (*abort)(rf_backend_t *b);
-    void *impl;
+} rf_backend_ops_t;
+
+struct rf_backend {
+    const rf_backend_ops_t *ops;
+    void *impl;                 /* the backend's state, one per context */
     uint64_t mem_now, mem_peak; /* bytes this backend holds for the model, and the peak */
 };
 
+/* The memory account of every backend: `bytes` taken, or given back. */
+static inline void rf_backend_account(rf_backend_t *b, uint64_t bytes, bool taken) {
+    b->mem_now = taken ? b->mem_now + bytes : b->mem_now - bytes;
+    if (b->mem_now > b->mem_peak) b->mem_peak = b->mem_now;
+}
+
 refit_status rf_backend_host_create(rf_backend_t **out);
-/* Whether this build and machine can run the cuda backend. */
+#ifdef REFIT_HAVE_CUDA
+/* Whether this machine has a usable GPU. */
 bool rf_backend_cuda_available(void);
+/* Collective over comm (NCCL's set-up). */
 refit_status rf_backend_cuda_create(rf_comm_t *comm, rf_backend_t **out);
+#endif
 
 #endif
