@@ -10,6 +10,10 @@
 
 #include "refit.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RF_CHECK(call)                         \
     do {                                       \
         refit_status rf_check_st_ = (call);    \
@@ -63,4 +67,7 @@ void rf_pthread_must_fail(int rc, const char *what, const char *file, int line) 
         if (rf_pt_rc_ != 0) rf_pthread_must_fail(rf_pt_rc_, #call, __FILE__, __LINE__); \
     } while (0)
 
+#ifdef __cplusplus
+}
+#endif
 #endif

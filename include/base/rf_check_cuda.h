@@ -1,5 +1,5 @@
 /* CUDA_CHECK (rf_check.h's family, for code built with the CUDA runtime:
- * kernels/*.cu and the cuda backend). A failed call, or a success that
+ * the CUDA kernels and the cuda backend). A failed call, or a success that
  * leaves an error behind (cudaGetLastError: a kernel launch before it),
  * becomes REFIT_ERR_DEVICE "gpu D: WHAT: <reason> (<cudaErrorName>)"; the
  * error is cleared so the next call does not report it again. */

@@ -20,6 +20,10 @@
 #include "refit.h"
 #include "rf_check.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define RF_NAME_MAX 256 /* longest tensor/param name we accept, incl. NUL */
 
 /* ---- errors ------------------------------------------------------------
@@ -68,4 +72,7 @@ static inline bool rf_add_u64(uint64_t a, uint64_t b, uint64_t *out) {
 /* Monotonic wall clock in seconds. */
 double rf_now(void);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

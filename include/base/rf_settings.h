@@ -16,6 +16,10 @@
 
 #include "rf_common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     RF_SETTING_STRING, /* any text */
     RF_SETTING_CHOICE, /* one of `choices` ("a|b|c") */
@@ -75,4 +79,7 @@ refit_status rf_settings_check(void);
 /* `refit env`: one line per setting (variable, value, default, meaning). */
 void rf_settings_print(FILE *out);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
