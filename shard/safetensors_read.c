@@ -91,7 +91,7 @@ void rf_st_close(rf_st_file_t *f) {
     free(f->names);
     free(f->by_name);
     free(f->tensors);
-    if (f->map) munmap(f->map, f->map_len);
+    if (f->map) (void)munmap(f->map, f->map_len); /* a read-only mapping: nothing to lose */
     free(f->label);
     free(f);
 }
@@ -392,9 +392,9 @@ refit_status rf_st_open(const char *path, rf_st_file_t **out) {
     *out = f;
 
 out_map:
-    if (map) munmap(map, size);
+    if (map) (void)munmap(map, size); /* after a failure already reported */
 out_fd:
-    close(fd); /* the mapping stays valid after close */
+    (void)close(fd); /* read-only, and the mapping stays valid after close: nothing to lose */
     return st;
 }
 

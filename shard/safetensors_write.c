@@ -243,7 +243,10 @@ refit_status rf_st_writer_write(rf_st_writer_t *w, const char *path, rf_st_fill_
         st = rf_error(REFIT_ERR_IO, "%s: msync: %s", tmp, strerror(errno));
         goto out_unmap;
     }
-    munmap(map, (size_t)total);
+    if (munmap(map, (size_t)total) != 0) {
+        st = rf_error(REFIT_ERR_IO, "%s: munmap: %s", tmp, strerror(errno));
+        goto out_unmap;
+    }
     map = NULL;
     if (close(fd) != 0) {
         fd = -1;
@@ -257,12 +260,14 @@ refit_status rf_st_writer_write(rf_st_writer_t *w, const char *path, rf_st_fill_
     }
     goto out;
 
+/* Clean-up after a failure already reported: the temporary file goes; a
+ * failure here would only leave PATH.tmp behind, never a wrong PATH. */
 out_unmap:
-    if (map) munmap(map, (size_t)total);
+    if (map) (void)munmap(map, (size_t)total);
 out_unlink:
-    if (fd >= 0) close(fd);
+    if (fd >= 0) (void)close(fd);
     fd = -1;
-    unlink(tmp);
+    (void)unlink(tmp);
 out:
     free(tmp);
     free(hdr);

@@ -9,7 +9,7 @@
 
 void rf_sources_close(rf_sources_t *s) {
     for (size_t i = 0; i < s->n_fds; i++)
-        if (s->fds[i] >= 0) close(s->fds[i]); /* read-only: nothing is lost if close reports an error */
+        if (s->fds[i] >= 0) (void)close(s->fds[i]); /* read-only: nothing is lost if close reports an error */
     free(s->fds);
     free(s->src);
     *s = (rf_sources_t){0};

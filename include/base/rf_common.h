@@ -3,12 +3,18 @@
  * include/refit.h is). Check macros: rf_check.h (included here); settings
  * (REFIT_* variables): rf_settings.h; small files: rf_fileio.h.
  *
- * Process-wide state of the base layer, the only such state in the library
- * besides what CUDA and MPI keep themselves: the log's rank prefix (set by
- * the application, rf_log_set_rank), its level and subsystem filter (read
- * once from the environment) and host name; and the error message, which is
- * per thread (_Thread_local), not per context. Everything else lives in a
- * context or in an object the caller holds. */
+ * Process-wide state of the library, all of it (everything else lives in a
+ * context or in an object its caller holds, so two contexts in one process
+ * share nothing more):
+ *  - the log: its rank prefix (set by the application, rf_log_set_rank),
+ *    level (REFIT_LOG, read once) and host name (base/log.c); the log is
+ *    the process's stderr;
+ *  - per thread, not per context: the error message (base/errors.c), and
+ *    the comparison context of two qsort calls (libc's qsort takes none:
+ *    shard/safetensors_read.c, shard/checkpoint.c);
+ *  - the CUDA kernels' record of the shared-memory carveout already set on
+ *    each device (the attribute itself is the CUDA runtime's, per process:
+ *    kernels/quant_cuda.cu). */
 #ifndef RF_COMMON_H
 #define RF_COMMON_H
 

@@ -177,7 +177,7 @@ static bool ends_with(const char *s, const char *suffix) {
 
 /* Norm gains (input_layernorm, q_norm, model.norm, ...) sit around 1. */
 static const uint16_t *table_for(const char *name) {
-    pthread_once(&tab_once, tab_init);
+    PTHREAD_MUST(pthread_once(&tab_once, tab_init));
     return ends_with(name, "norm.weight") ? norm_tab : weight_tab;
 }
 
@@ -257,7 +257,7 @@ static void fill_tensor(const char *name, uint64_t seed, uint8_t *dst, uint64_t 
     }
     fill_worker(&jobs[0]);
     for (int t = 1; t < nt; t++) {
-        if (started[t]) pthread_join(tids[t], NULL);
+        if (started[t]) PTHREAD_MUST(pthread_join(tids[t], NULL));
         else fill_worker(&jobs[t]);
     }
 }
