@@ -6,7 +6,7 @@
 
 #include "checkpoint.h"
 #include "commands.h"
-#include "fileio.h"
+#include "rf_fileio.h"
 #include "options.h"
 #include "snapshot.h"
 #include "synth.h"
@@ -133,7 +133,7 @@ int rf_cmd_plan(int argc, char **argv) {
     uint64_t live = 0, bf16 = 0, biggest = 0;
     for (size_t i = 0; i < s->n_params; i++) {
         const rf_param_t *p = &s->params[i];
-        uint64_t b = rf_snap_param_bf16_bytes(p);
+        uint64_t b = rf_param_bf16_bytes(p);
         bf16 += b;
         if (rf_snap_param_quantized(s, p)) {
             live += b / 2 + rf_q_scale_count(scheme, p->rows, p->cols) * 4;
@@ -237,7 +237,7 @@ int rf_cmd_inspect(int argc, char **argv) {
     FILE *fp = fopen(path, "rb");
     char magic[8] = {0};
     size_t got = fp ? fread(magic, 1, 8, fp) : 0;
-    if (fp) fclose(fp);
+    if (fp) (void)fclose(fp); /* read-only: the magic read is all that matters */
     if (got == 8 && !memcmp(magic, RF_SNAP_MAGIC, 8)) return inspect_snapshot(path);
     return inspect_safetensors(path);
 }
