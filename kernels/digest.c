@@ -25,9 +25,7 @@ static void update_le64(XXH64_state_t *s, uint64_t x) {
     (void)XXH64_update(s, b, sizeof b);
 }
 
-uint64_t rf_digest_chunk_count(uint64_t n) {
-    return n / RF_DIGEST_CHUNK + (n % RF_DIGEST_CHUNK != 0);
-}
+uint64_t rf_digest_chunk_count(uint64_t n) { return n / RF_DIGEST_CHUNK + (n % RF_DIGEST_CHUNK != 0); }
 
 void rf_digest_reset(rf_digest_t *d) {
     (void)XXH64_reset(&d->top, 0);

@@ -48,11 +48,11 @@
 
 #include <stdint.h>
 
-#include "rf_common.h"
-
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#include "rf_common.h" /* C linkage for its functions when a .cu includes this */
 
 #define RF_DIGEST_CHUNK 65536u
 /* digest("") = XXH64 of 8 zero bytes */

@@ -81,8 +81,9 @@ static void test_known_answers(void) {
     uint64_t ref[sizeof rf_ref_digests / sizeof rf_ref_digests[0]];
     for (size_t i = 0; i < sizeof rf_ref_digests / sizeof rf_ref_digests[0]; i++) {
         ref[i] = digest_of(buf, rf_ref_digests[i].len);
-        CHECK(ref[i] == rf_ref_digests[i].digest, "digest of %zu sanity bytes = %016" PRIX64 ", digest_ref.py %016" PRIX64,
-              rf_ref_digests[i].len, ref[i], rf_ref_digests[i].digest);
+        CHECK(ref[i] == rf_ref_digests[i].digest,
+              "digest of %zu sanity bytes = %016" PRIX64 ", digest_ref.py %016" PRIX64, rf_ref_digests[i].len, ref[i],
+              rf_ref_digests[i].digest);
     }
     CHECK(rf_digest_param(ref[7], ref[1]) == RF_REF_PARAM_DIGEST);
     free(buf);
@@ -105,7 +106,8 @@ static uint64_t tree_by_hand(const uint8_t *b, uint64_t n, uint64_t *hashes) {
     return d;
 }
 
-static const uint64_t lengths[] = {0, 1, 7, 31, 32, 33, C - 1, C, C + 1, 2 * C - 1, 2 * C, 2 * C + 1, 5 * C + 12345, 67 * C + 3};
+static const uint64_t lengths[] = {
+    0, 1, 7, 31, 32, 33, C - 1, C, C + 1, 2 * C - 1, 2 * C, 2 * C + 1, 5 * C + 12345, 67 * C + 3};
 #define NLEN (sizeof lengths / sizeof lengths[0])
 #define MAXLEN (67 * C + 3)
 
