@@ -6,8 +6,10 @@ prints the digests that tests/unit/test_digest.c pins (RF_REF_DIGESTS), so
 the C and CUDA implementations are tied to the written definition, not only
 to each other.
 
-    python3 tests/ref/digest_ref.py          # prints the C table
+    python3 tests/ref/digest_ref.py                                # prints the C table
+    python3 tests/ref/digest_ref.py --check tests/digest_vectors.h # compares it (CTest)
 """
+import re
 import struct
 import sys
 
@@ -85,17 +87,38 @@ SANITY = [(0, 0, 0xEF46DB3751D8E999), (0, 2654435761, 0xAC75FDA2929B17EF),
 LENGTHS = [0, 1, 31, 32, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 4099]
 
 
+def check(header, table, param):
+    """The pinned values in the C header must be the ones computed here."""
+    text = open(header).read()
+    body = text[text.index("rf_ref_digests[]"):]
+    pinned = {int(n): int(h, 16) for n, h in re.findall(r"\{(\d+)u, UINT64_C\(0x([0-9A-Fa-f]+)\)\}", body)}
+    want = dict(table)
+    pinned_param = int(re.search(r"RF_REF_PARAM_DIGEST UINT64_C\(0x([0-9A-Fa-f]+)\)", text).group(1), 16)
+    bad = [f"{n} bytes: pinned {pinned.get(n, 0):#018x}, definition {d:#018x}"
+           for n, d in want.items() if pinned.get(n) != d]
+    bad += [f"{n} bytes pinned but not computed" for n in pinned if n not in want]
+    if pinned_param != param:
+        bad.append(f"param digest: pinned {pinned_param:#018x}, definition {param:#018x}")
+    if bad:
+        sys.exit(f"digest_ref: {header} disagrees with the definition: " + "; ".join(bad))
+    print(f"digest_ref: {len(want)} digests and the param digest in {header} match the definition")
+
+
 def main():
     buf = sanity_buffer(max(LENGTHS))
     for n, seed, want in SANITY:
         got = xxh64(buf[:n], seed)
         if got != want:
             sys.exit(f"digest_ref: XXH64 of {n} bytes, seed {seed}: {got:#018x}, published {want:#018x}")
-    ds = [digest(buf[:n]) for n in LENGTHS]
+    table = [(n, digest(buf[:n])) for n in LENGTHS]
+    param = param_digest(table[-1][1], table[1][1])
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        check(sys.argv[2], table, param)
+        return
     print("/* tests/ref/digest_ref.py: digest of the first n bytes of the sanity buffer */")
-    for n, d in zip(LENGTHS, ds):
+    for n, d in table:
         print(f"    {{{n}u, UINT64_C(0x{d:016X})}},")
-    print(f"/* param_digest(digest({LENGTHS[-1]}), digest({LENGTHS[1]})) = 0x{param_digest(ds[-1], ds[1]):016X} */")
+    print(f"/* param_digest(digest({LENGTHS[-1]}), digest({LENGTHS[1]})) = 0x{param:016X} */")
 
 
 if __name__ == "__main__":
