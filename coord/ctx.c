@@ -134,3 +134,7 @@ void rf_ctx_emergency(refit_ctx *ctx, const char *why, double max_seconds) {
 }
 
 void rf_ctx_emergency_dump_start(refit_ctx *ctx) { rf_guard_emergency_dump_start(ctx->guard); }
+
+void rf_ctx_signal(refit_ctx *ctx, int sig, double max_dump_seconds) {
+    rf_guard_signal(ctx->guard, sig, max_dump_seconds);
+}

@@ -35,8 +35,18 @@ struct rf_guard {
     rf_dump_state_t dump_state;
     long long dumped_gen;  /* generation the DONE dump holds */
     char dump_msg[1200];
+    /* the two-phase commit of the running load (vote.c), under vmu; vcv
+     * wakes the signal thread waiting for the vote's outcome */
+    pthread_mutex_t vmu;
+    pthread_cond_t vcv;
+    rf_vote_state_t vote;
+    int vote_signal;       /* the signal taken before the vote (RF_VOTE_DOOMED) */
+    char vote_cause[400];  /* why the agreement failed (ABORTED), for the signal's report */
 };
 
+/* vote.c: VOTING at the start of a load, IDLE at its end. */
+void rf_guard_vote_begin(rf_guard_t *g);
+void rf_guard_vote_end(rf_guard_t *g);
 /* timeout.c: the watchdog's function (the load outlived its timeout). */
 void rf_guard_on_timeout(void *user, double armed);
 /* timeout.c: the watchdog's limit for a load, out of the whole timeout. */

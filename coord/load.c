@@ -162,9 +162,15 @@ refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
     /* B's fault point comes before the vote: after it, a rank must commit */
     rf_guard_phase(ctx->guard, REFIT_PHASE_COMMIT);
     if (st == REFIT_OK) st = rf_guard_fault(ctx->guard, REFIT_PHASE_COMMIT, ctx->loading, NULL);
-    st = rf_comm_agree(ctx->comm, st); /* B: a failure anywhere fails everyone */
+    /* B, two-phase: the vote (a signal taken before it makes it a no), the
+     * agreement (a failure anywhere fails everyone), the commit */
+    st = rf_comm_agree(ctx->comm, rf_guard_vote(ctx->guard, st));
+    rf_guard_vote_result(ctx->guard, st);
     uint64_t bytes = 0;
-    if (st == REFIT_OK) st = rf_commit(ctx, &bytes);
+    if (st == REFIT_OK) {
+        st = rf_commit(ctx, &bytes);
+        rf_guard_vote_committed(ctx->guard, st == REFIT_OK);
+    }
     refit_status bst = rf_comm_barrier(ctx->comm);
     if (st == REFIT_OK) st = bst;
     rf_guard_load_end(ctx->guard);

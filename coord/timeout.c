@@ -47,6 +47,7 @@ void rf_guard_load_begin(rf_guard_t *g, int64_t loading) {
     rf_guard_live_unlock(g, atomic_load(&g->generation_pub));
     atomic_store(&g->phase, REFIT_PHASE_OPEN);
     atomic_store(&g->loading_pub, loading);
+    rf_guard_vote_begin(g);
     if (!g->wd) return;
     double limit = rf_guard_watchdog_limit(g->timeout);
     g->deadline = rf_now() + limit;
@@ -60,4 +61,5 @@ void rf_guard_load_end(rf_guard_t *g) {
     PTHREAD_MUST(pthread_mutex_lock(&g->live));
     g->in_load = false;
     rf_guard_live_unlock(g, atomic_load(&g->generation_pub));
+    rf_guard_vote_end(g);
 }

@@ -28,3 +28,11 @@ if(RF_VALGRIND AND NOT REFIT_SANITIZE)
                    --suppressions=${RF_TEST_DIR}/valgrind-mpi.supp $<TARGET_FILE:test_faults>)
   set_tests_properties(valgrind_faults_np1 PROPERTIES LABELS mpi ENVIRONMENT "${RF_MPI_ENV}" TIMEOUT 600)
 endif()
+
+# A SIGTERM to one rank at different moments of a reload (issue 14, finding
+# 1): the two-phase commit keeps every rank's dump on one generation and
+# names the signalled rank as the cause of a failed vote.
+add_test(NAME mpi_faults_signal_vote
+         COMMAND bash ${RF_TEST_DIR}/faults/signal_vote.sh ${RF_REFIT_EXE} 4)
+set_tests_properties(mpi_faults_signal_vote PROPERTIES LABELS mpi TIMEOUT 300
+                     ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
