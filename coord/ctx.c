@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ctx_internal.h"
+#include "options_agree.h"
 #include "refit_tool.h"
 #include "rf_settings.h"
 
@@ -72,6 +73,9 @@ refit_status refit_create(const void *mpi_comm, const refit_options *opt, refit_
     if (!rf_q_scheme_parse(ctx->opt.quant, &ctx->scheme))
         st = rf_error(REFIT_ERR_INVALID_ARG, "unknown quant scheme '%s' (fp8-tensor, fp8-row, fp8-block, none)",
                       ctx->opt.quant);
+    /* before any split: ranks started with different options (--tp above
+     * all) fail naming the difference instead of hanging in MPI_Comm_split */
+    if (st == REFIT_OK) st = rf_options_agree(mpi_comm, &ctx->opt);
     int world = 0;
     if (st == REFIT_OK) {
         st = rf_comm_create(mpi_comm, 1, &ctx->comm); /* probe world size first */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_diff.h"
 #include "ctx_internal.h"
 
 /* ---- R0: rank 0 opens the checkpoint and checks it --------------------- */
@@ -20,13 +21,12 @@ static refit_status check_config(refit_ctx *ctx) {
     size_t len = 0;
     RF_CHECK(rf_snap_build(cfg, ctx->snap->tp, ctx->scheme, &cand));
     refit_status st = rf_snap_encode(cand, &blob, &len);
-    if (st == REFIT_OK && (len != ctx->snap_len || memcmp(blob, ctx->snap_blob, len) != 0))
-        st = rf_error(REFIT_ERR_MISMATCH,
-                      "%s/config.json: describes a different model than the snapshot (%s, %lld layers, "
-                      "hidden %lld vs snapshot %s, %lld layers, hidden %lld)",
-                      rf_ckpt_dir(ctx->ckpt), cfg->model_type, (long long)cfg->n_layers,
-                      (long long)cfg->hidden, ctx->snap->cfg.model_type,
-                      (long long)ctx->snap->cfg.n_layers, (long long)ctx->snap->cfg.hidden);
+    if (st == REFIT_OK && (len != ctx->snap_len || memcmp(blob, ctx->snap_blob, len) != 0)) {
+        char diff[512];
+        rf_snap_describe_diff(cand, ctx->snap, diff, sizeof diff);
+        st = rf_error(REFIT_ERR_MISMATCH, "%s/config.json: %s (a different model than the snapshot)",
+                      rf_ckpt_dir(ctx->ckpt), diff);
+    }
     free(blob);
     rf_snap_free(cand);
     return st;

@@ -49,11 +49,11 @@ refit_status rf_guard_vote(rf_guard_t *g, refit_status st) {
     if (g->vote == RF_VOTE_DOOMED) {
         int sig = g->vote_signal;
         PTHREAD_MUST(pthread_mutex_unlock(&g->vmu));
-        /* the signal's cause replaces any other: it is why this rank is ending */
         char name[32];
         sig_name(sig, name, sizeof name);
-        rf_err_clear();
-        return rf_error(REFIT_ERR_STATE, "terminated by signal %d (%s) before its vote", sig, name);
+        /* replaces any other cause: the signal is why this rank ends */
+        return rf_error_replace(REFIT_ERR_STATE, "rank %d: terminated by signal %d (%s) before its vote", g->cfg.rank,
+                                sig, name);
     }
     if (st == REFIT_OK) g->vote = RF_VOTE_VOTED_OK;
     PTHREAD_MUST(pthread_mutex_unlock(&g->vmu));

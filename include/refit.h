@@ -48,7 +48,7 @@ typedef struct refit_options {
     int tp;                   /* tensor-parallel size; 0 = world size */
     const char *quant;        /* fp8-tensor (default), fp8-row, fp8-block, none */
     refit_backend backend;    /* auto: cuda when a GPU is usable, else host */
-    uint64_t bucket_bytes;    /* staging bucket size, agreed as the MIN over ranks; 0 = 32 MiB */
+    uint64_t bucket_bytes;    /* staging bucket size, the same on every rank; 0 = 32 MiB */
     refit_commit_mode commit; /* shadow: all-or-nothing; inplace: failure marks the model invalid */
     refit_transfer transfer;  /* cuda backend's data plane (default scatter: measured faster) */
     /* Seconds a refit_load may take; 0 = 60, < 0 = no limit. A load still
@@ -60,7 +60,8 @@ typedef struct refit_options {
 
 void refit_options_default(refit_options *opt);
 
-/* Collective over `mpi_comm` (an MPI_Comm*). */
+/* Collective over `mpi_comm` (an MPI_Comm*). Every rank must pass the same
+ * options: the first difference fails it on every rank, naming it. */
 refit_status refit_create(const void *mpi_comm, const refit_options *opt, refit_ctx **out);
 void refit_destroy(refit_ctx *ctx);
 
