@@ -142,3 +142,7 @@ void rf_ctx_emergency_dump_start(refit_ctx *ctx) { rf_guard_emergency_dump_start
 void rf_ctx_signal(refit_ctx *ctx, int sig, double max_dump_seconds) {
     rf_guard_signal(ctx->guard, sig, max_dump_seconds);
 }
+
+void rf_tool_timeout_split(double timeout_s, double *fire_s, double *abort_s) {
+    rf_guard_timeout_split(timeout_s, fire_s, abort_s);
+}

@@ -66,6 +66,9 @@ void rf_guard_destroy(rf_guard_t *g);
 /* Around refit_load of generation `loading`: arms / disarms the watchdog. */
 void rf_guard_load_begin(rf_guard_t *g, int64_t loading);
 void rf_guard_load_end(rf_guard_t *g);
+/* The split of a timeout: the watchdog fires after *fire_s, the job is
+ * aborted after *abort_s (timeout.c). */
+void rf_guard_timeout_split(double timeout, double *fire_s, double *abort_s);
 /* rf_now() time at which the running load's watchdog fires (0: no watchdog). */
 double rf_guard_deadline(const rf_guard_t *g);
 /* Progress marker: the phase the watchdog names if the load times out. */

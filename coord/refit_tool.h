@@ -28,4 +28,9 @@ void rf_ctx_emergency_dump_start(refit_ctx *ctx);
  * rf_ctx_emergency. Returns; the caller ends the process. */
 void rf_ctx_signal(refit_ctx *ctx, int sig, double max_dump_seconds);
 
+/* How a timeout of `timeout_s` seconds is split (docs/faults.md "Timeline
+ * of a timeout"): the watchdog reports after *fire_s, the job is aborted at
+ * *abort_s, mpirun's teardown fits in the rest. */
+void rf_tool_timeout_split(double timeout_s, double *fire_s, double *abort_s);
+
 #endif

@@ -15,6 +15,11 @@ static double dump_window_s(double timeout) { return timeout * 0.15 < 1.0 ? time
 
 double rf_guard_watchdog_limit(double timeout) { return timeout - teardown_s(timeout) - dump_window_s(timeout); }
 
+void rf_guard_timeout_split(double timeout, double *fire_s, double *abort_s) {
+    *fire_s = rf_guard_watchdog_limit(timeout);
+    *abort_s = *fire_s + dump_window_s(timeout);
+}
+
 static void sleep_until(double t) {
     for (double left = t - rf_now(); left > 0; left = t - rf_now()) {
         struct timespec ts = {.tv_sec = (time_t)left, .tv_nsec = (long)((left - (double)(time_t)left) * 1e9)};

@@ -36,3 +36,16 @@ add_test(NAME mpi_faults_signal_vote
          COMMAND bash ${RF_TEST_DIR}/faults/signal_vote.sh ${RF_REFIT_EXE} 4)
 set_tests_properties(mpi_faults_signal_vote PROPERTIES LABELS mpi TIMEOUT 300
                      ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
+
+# A rank stopped outside a load (in refit_create, between loads, in the
+# report's gather, in the final dump) ends the job with 124 within the
+# timeout + 1 s (issue 14, finding 3).
+add_test(NAME mpi_faults_stop_timeout COMMAND bash ${RF_TEST_DIR}/faults/stop_timeout.sh ${RF_REFIT_EXE} 4)
+set_tests_properties(mpi_faults_stop_timeout PROPERTIES LABELS mpi TIMEOUT 200
+                     ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
+
+# Disagreeing ranks and checkpoints fail at once, the difference named
+# (issue 14, findings 3, 4, 6).
+add_test(NAME mpi_faults_messages COMMAND bash ${RF_TEST_DIR}/faults/messages.sh ${RF_REFIT_EXE})
+set_tests_properties(mpi_faults_messages PROPERTIES LABELS mpi TIMEOUT 400
+                     ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
