@@ -123,7 +123,7 @@ int rf_cmd_plan(int argc, char **argv) {
     }
     rf_ckpt_t *c = NULL;
     rf_snap_t *s = NULL;
-    if (rf_ckpt_open(o.list[0], &c) != REFIT_OK || rf_snap_build(rf_ckpt_config(c), (int)tp, scheme, &s) != REFIT_OK ||
+    if (rf_ckpt_open(o.list[0], &c) != REFIT_OK || rf_snap_build(rf_ckpt_config(c), (int)tp, RF_MOE_TP, scheme, &s) != REFIT_OK ||
         rf_snap_check_ckpt(s, c) != REFIT_OK) {
         rf_snap_free(s);
         rf_ckpt_close(c);

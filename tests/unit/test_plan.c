@@ -38,7 +38,7 @@ static void expected_slice(const rf_param_t *p, const uint8_t *const data[RF_MAX
 static void test_model(const char *preset, int tp, uint64_t bucket) {
     rf_model_config_t cfg;
     rf_snap_t *s = NULL;
-    CHECK(rf_synth_preset(preset, &cfg, NULL) == REFIT_OK && rf_snap_build(&cfg, tp, RF_Q_FP8_TENSOR, &s) == REFIT_OK,
+    CHECK(rf_synth_preset(preset, &cfg, NULL) == REFIT_OK && rf_snap_build(&cfg, tp, RF_MOE_TP, RF_Q_FP8_TENSOR, &s) == REFIT_OK,
           "%s tp %d: %s", preset, tp, rf_err_msg());
     if (!s) return;
     rf_plan_t plan;
