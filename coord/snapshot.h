@@ -11,6 +11,7 @@
 #include "checkpoint.h"
 #include "model.h"
 #include "quant.h"
+#include "quant_moe.h"
 
 #define RF_SNAP_MAGIC "RFSNAP\r\n"
 #define RF_SNAP_VERSION 2u /* 2: MoE (mode, config fields, expert params) */
@@ -51,5 +52,13 @@ void rf_snap_print(const rf_snap_t *s, FILE *out);
 /* Bytes of a param's quantized form (fp8 data) or bf16 when not quantized. */
 uint64_t rf_snap_param_bf16_bytes(const rf_param_t *p);
 bool rf_snap_param_quantized(const rf_snap_t *s, const rf_param_t *p);
+
+/* The quantization kernels' view of expert param p on tp rank `tp_rank`
+ * (kind, E_r, e0, H, I_r). */
+rf_q_moe_t rf_snap_moe_desc(const rf_snap_t *s, const rf_param_t *p, int tp_rank);
+/* Bytes param p holds on tp rank `tp_rank` once processed: *data = fp8 codes
+ * (fp8-block experts: padded to [E_r, 2*Ip, Hp] / [E_r, Hp, Ip], SPEC §3a) or
+ * the bf16 slice, *scales = its F32 scales (0 when not quantized). */
+void rf_snap_param_sizes(const rf_snap_t *s, const rf_param_t *p, int tp_rank, uint64_t *data, uint64_t *scales);
 
 #endif
