@@ -17,6 +17,10 @@
 #include "rf_common.h"
 #include "synth.h"
 
+/* MPI calls on MPI_COMM_WORLD here keep MPI's default error handler,
+ * MPI_ERRORS_ARE_FATAL: a failure ends the job with MPI's own message, so
+ * their return codes are not checked again. (The library duplicates its
+ * communicators with MPI_ERRORS_RETURN and checks every call, MPI_CHECK.) */
 #define DEFAULT_PRESET "tiny"
 
 typedef struct {

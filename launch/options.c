@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "rf_settings.h"
 
 #define RUN RF_CMD_RUN
 #define SYN RF_CMD_SYNTH
@@ -171,15 +172,5 @@ void rf_opts_print_env(FILE *out) {
         const char *v = getenv(var);
         fprintf(out, "%-20s %-12s %-12s %s\n", var, v ? v : "-", table[i].def ? table[i].def : "-", table[i].doc);
     }
-    static const struct { const char *var, *def, *doc; } other[] = {
-        {"REFIT_LOG", "warn", "log level: warn | info | debug"},
-        {"REFIT_LOG_SUBSYS", "all", "comma list of subsystems to log: snap,io,comm,kern,launch"},
-        {"REFIT_FAULT", "-", "tests only: inject a fault, RANK:PHASE:KIND[:GEN] (docs/faults.md)"},
-        {"REFIT_NODE_ID", "hostname", "ranks with the same id form one node (default: same host name)"},
-        {"REFIT_XFER_TOPO", "node", "node: a bucket crosses to each node once, then fans out in it | flat"},
-    };
-    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
-        const char *v = getenv(other[i].var);
-        fprintf(out, "%-20s %-12s %-12s %s\n", other[i].var, v ? v : "-", other[i].def, other[i].doc);
-    }
+    rf_settings_print(out); /* the library's own (include/base/rf_settings.h) */
 }

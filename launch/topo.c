@@ -10,6 +10,10 @@
 #include "commands.h"
 #include "options.h"
 
+/* MPI calls on MPI_COMM_WORLD here keep MPI's default error handler,
+ * MPI_ERRORS_ARE_FATAL: a failure ends the job with MPI's own message, so
+ * their return codes are not checked again. (The library duplicates its
+ * communicators with MPI_ERRORS_RETURN and checks every call, MPI_CHECK.) */
 static void usage(FILE *out) {
     fprintf(out, "usage: mpirun -np W refit topo [--bind auto|none]\n\n"
                  "Prints where every rank runs: host, local rank, GPU (PCI bus id) or none, the CPUs it is\n"

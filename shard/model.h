@@ -146,6 +146,11 @@ refit_status rf_param_source(const rf_param_t *p, int slot, rf_part_t *out);
 refit_status rf_model_params(const rf_model_config_t *cfg, int tp, rf_moe_mode_t moe, rf_param_t **out,
                              size_t *count);
 
+/* Bytes of a param's rank-local bf16 slice (what R3 moves for it). */
+static inline uint64_t rf_param_bf16_bytes(const rf_param_t *p) {
+    return (uint64_t)p->rows * (uint64_t)p->cols * 2u;
+}
+
 /* Source of local row `row` of `p` on tensor-parallel rank `tp_rank`:
  * source slot (rf_param_source; the part index for non-expert params),
  * source row and first source column; the run is p->cols elements long.
