@@ -39,9 +39,9 @@ static refit_status open_and_check(refit_ctx *ctx, const char *dir) {
         RF_CHECK(rf_snap_build(rf_ckpt_config(ctx->ckpt), ctx->opt.tp, ctx->moe, ctx->scheme, &ctx->snap));
         RF_CHECK(rf_snap_encode(ctx->snap, &ctx->snap_blob, &ctx->snap_len));
         RF_CHECK(rf_snap_check_ckpt(ctx->snap, ctx->ckpt));
-    } else {
-        RF_CHECK(rf_snap_check_ckpt(ctx->snap, ctx->ckpt));
+    } else { /* the config first: a model of another shape (fewer experts, E < tp) is named as such */
         RF_CHECK(check_config(ctx));
+        RF_CHECK(rf_snap_check_ckpt(ctx->snap, ctx->ckpt));
     }
     rf_sources_close(&ctx->src);
     return rf_sources_open(ctx->ckpt, ctx->snap->params, ctx->snap->n_params, &ctx->src);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "backend.h"
 #include "snapshot.h"
 
 /* ---- little-endian byte writer ----------------------------------------- */
@@ -450,20 +451,13 @@ bool rf_snap_param_quantized(const rf_snap_t *s, const rf_param_t *p) {
     return p->quantize && s->scheme != RF_Q_NONE;
 }
 
-rf_q_moe_t rf_snap_moe_desc(const rf_snap_t *s, const rf_param_t *p, int tp_rank) {
-    rf_expert_slice_t e = rf_param_experts(p, s->tp, tp_rank);
-    bool w13 = p->layout == RF_LAYOUT_EXPERTS_W13;
-    return (rf_q_moe_t){.kind = w13 ? RF_Q_MOE_W13 : RF_Q_MOE_W2, .experts = e.n, .expert0 = e.e0,
-                        .hidden = w13 ? p->cols : p->rows, .inter = e.inter};
-}
-
 void rf_snap_param_sizes(const rf_snap_t *s, const rf_param_t *p, int tp_rank, uint64_t *data, uint64_t *scales) {
     uint64_t elems = rf_param_local_elems(p, s->tp, tp_rank);
     *scales = 0;
     if (!rf_snap_param_quantized(s, p)) {
         *data = elems * 2;
     } else if (rf_param_is_expert(p)) {
-        rf_q_moe_t m = rf_snap_moe_desc(s, p, tp_rank);
+        rf_q_moe_t m = rf_param_moe_desc(p, s->tp, tp_rank);
         *data = rf_q_moe_out_bytes(s->scheme, &m);
         *scales = rf_q_moe_scale_count(s->scheme, &m) * sizeof(float);
     } else {

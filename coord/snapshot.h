@@ -53,9 +53,6 @@ void rf_snap_print(const rf_snap_t *s, FILE *out);
  * its bf16 size is rf_param_bf16_bytes (model.h). */
 bool rf_snap_param_quantized(const rf_snap_t *s, const rf_param_t *p);
 
-/* The quantization kernels' view of expert param p on tp rank `tp_rank`
- * (kind, E_r, e0, H, I_r). */
-rf_q_moe_t rf_snap_moe_desc(const rf_snap_t *s, const rf_param_t *p, int tp_rank);
 /* Bytes param p holds on tp rank `tp_rank` once processed: *data = fp8 codes
  * (fp8-block experts: padded to [E_r, 2*Ip, Hp] / [E_r, Hp, Ip], SPEC §3a) or
  * the bf16 slice, *scales = its F32 scales (0 when not quantized). */

@@ -146,9 +146,15 @@ refit_status rf_param_source(const rf_param_t *p, int slot, rf_part_t *out);
 refit_status rf_model_params(const rf_model_config_t *cfg, int tp, rf_moe_mode_t moe, rf_param_t **out,
                              size_t *count);
 
-/* Bytes of a param's rank-local bf16 slice (what R3 moves for it). */
-static inline uint64_t rf_param_bf16_bytes(const rf_param_t *p) {
-    return (uint64_t)p->rows * (uint64_t)p->cols * 2u;
+/* Bytes of a param's rank-local bf16 slice on tp rank `tp_rank` (what R3
+ * moves for it; expert params under --moe ep differ between ranks). */
+static inline uint64_t rf_param_bf16_bytes(const rf_param_t *p, int tp, int tp_rank) {
+    return rf_param_local_elems(p, tp, tp_rank) * 2u;
+}
+
+/* The part a source slot belongs to (its rows and cols are the slot's). */
+static inline const rf_part_t *rf_param_slot_part(const rf_param_t *p, int slot) {
+    return &p->parts[rf_param_is_expert(p) ? slot / (int)p->experts : slot];
 }
 
 /* Source of local row `row` of `p` on tensor-parallel rank `tp_rank`:
