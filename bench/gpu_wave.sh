@@ -33,6 +33,7 @@ fi
 
 step build
 nvidia-smi -L
+rm -f $B/CMakeCache.txt # a cached pkg-config result must not outlive .gpu-deps changes
 cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$PWD/.gpu-deps/usr" \
   -DPython3_EXECUTABLE="$(command -v python3)" >"$O/cmake.log" 2>&1 || { tail -n 30 "$O/cmake.log"; exit 1; }
 grep -E "refit:|xxHash" "$O/cmake.log"
