@@ -71,14 +71,15 @@ static void cu_release(rf_backend_t *b, void *ptr) {
 }
 
 static refit_status cu_alloc_tracked(rf_backend_t *b, size_t bytes, void **out) {
-    RF_CHECK(cu_alloc(b, bytes, out));
-    refit_status st = remember(state(b), *out, bytes);
+    void *p = NULL;
+    RF_CHECK(cu_alloc(b, bytes, &p));
+    refit_status st = remember(state(b), p, bytes);
     if (st != REFIT_OK) {
-        if (cudaFree(*out) != cudaSuccess) (void)cudaGetLastError();
-        *out = NULL;
+        if (cudaFree(p) != cudaSuccess) (void)cudaGetLastError();
         return st;
     }
     rf_backend_account(b, bytes, true);
+    *out = p;
     return REFIT_OK;
 }
 
