@@ -25,20 +25,26 @@ static const field_t fields[] = {
     BOOL_FIELD("tie_word_embeddings", tie_embeddings),
     BOOL_FIELD("qkv bias (family)", qkv_bias),
     BOOL_FIELD("q/k norm (family)", qk_norm),
+    BOOL_FIELD("mixture of experts (family)", moe),
+    INT_FIELD("num_experts", n_experts), /* the file's own key is in experts_field */
+    INT_FIELD("moe_intermediate_size", moe_inter),
+    INT_FIELD("shared_expert_intermediate_size", shared_inter),
+    INT_FIELD("decoder_sparse_step", sparse_step),
 };
 
 static bool field_diff(const field_t *f, const rf_model_config_t *a, const rf_model_config_t *b, char *out,
                        size_t cap) {
+    const char *key = f->off == offsetof(rf_model_config_t, n_experts) && a->experts_field[0] ? a->experts_field : f->key;
     const char *pa = (const char *)a + f->off, *pb = (const char *)b + f->off;
     if (f->is_bool) {
         bool va = *(const bool *)pa, vb = *(const bool *)pb;
         if (va == vb) return false;
-        snprintf(out, cap, "%s %s vs snapshot %s", f->key, va ? "true" : "false", vb ? "true" : "false");
+        snprintf(out, cap, "%s %s vs snapshot %s", key, va ? "true" : "false", vb ? "true" : "false");
         return true;
     }
     int64_t va = *(const int64_t *)pa, vb = *(const int64_t *)pb;
     if (va == vb) return false;
-    snprintf(out, cap, "%s %lld vs snapshot %lld", f->key, (long long)va, (long long)vb);
+    snprintf(out, cap, "%s %lld vs snapshot %lld", key, (long long)va, (long long)vb);
     return true;
 }
 
@@ -71,6 +77,10 @@ void rf_snap_describe_diff(const rf_snap_t *cand, const rf_snap_t *snap, char *o
     }
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         if (field_diff(&fields[i], a, b, out, cap)) return;
+    if (a->n_mlp_only != b->n_mlp_only || memcmp(a->mlp_only, b->mlp_only, sizeof a->mlp_only) != 0) {
+        snprintf(out, cap, "mlp_only_layers (%d layers) vs snapshot (%d layers)", (int)a->n_mlp_only, (int)b->n_mlp_only);
+        return;
+    }
     if (param_diff(cand, snap, out, cap)) return;
     snprintf(out, cap, "its encoded snapshot differs from the recorded one in a field not named here");
 }
