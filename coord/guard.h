@@ -29,7 +29,7 @@ typedef struct rf_guard rf_guard_t;
 typedef enum {
     RF_VOTE_IDLE = 0,    /* no load running */
     RF_VOTE_VOTING,      /* loading; the rank has not voted yet */
-    RF_VOTE_DOOMED,      /* a signal came before the vote: the vote will be no */
+    RF_VOTE_DOOMED,      /* a signal or the watchdog came before the vote: the vote will be no */
     RF_VOTE_VOTED_OK,    /* voted yes; the outcome is not known yet */
     RF_VOTE_COMMITTING,  /* every rank voted yes: copying shadow to live */
     RF_VOTE_COMMITTED,   /* generation g is live */
@@ -85,8 +85,9 @@ void rf_guard_live_lock(rf_guard_t *g);
 void rf_guard_live_unlock(rf_guard_t *g, int64_t generation);
 
 /* ---- the two-phase commit (vote.c) ------------------------------------ */
-/* This rank's vote at B: `st` unless a signal came first, then "terminated
- * by signal N (NAME) before its vote". Call right before the agreement. */
+/* This rank's vote at B: `st` unless a signal or the watchdog came first,
+ * then "rank R: terminated by signal N (NAME) before its vote" (or "timed
+ * out after ..."). Call right before the agreement. */
 refit_status rf_guard_vote(rf_guard_t *g, refit_status st);
 /* The agreement's outcome (REFIT_OK: unanimous, the rank commits now). */
 void rf_guard_vote_result(rf_guard_t *g, refit_status agreed);

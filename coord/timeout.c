@@ -40,6 +40,10 @@ void rf_guard_on_timeout(void *user, double armed) {
     /* First unblock what the backend can unblock (cuda: ncclCommAbort), so
      * the dump's device copies are not queued behind a stuck kernel. */
     if (g->hooks.unblock) g->hooks.unblock(g->hooks.user);
+    /* Before its vote the rank now votes no: its main thread may still get
+     * there (a rank stopped and continued) and must not commit what this
+     * report says it keeps. After a yes, the dump follows a commit. */
+    rf_guard_vote_doom(g, REFIT_ERR_TIMEOUT, why);
     rf_guard_emergency(g, why, abort_at - rf_now());
     sleep_until(abort_at);
     fflush(NULL);

@@ -44,16 +44,27 @@ rf_vote_state_t rf_guard_vote_state(rf_guard_t *g) {
     return s;
 }
 
+rf_vote_state_t rf_guard_vote_doom(rf_guard_t *g, refit_status status, const char *cause) {
+    PTHREAD_MUST(pthread_mutex_lock(&g->vmu));
+    rf_vote_state_t at = g->vote;
+    if (at == RF_VOTE_VOTING) {
+        g->vote = RF_VOTE_DOOMED;
+        g->doom_status = status;
+        snprintf(g->doom, sizeof g->doom, "%s", cause);
+    }
+    PTHREAD_MUST(pthread_mutex_unlock(&g->vmu));
+    return at;
+}
+
 refit_status rf_guard_vote(rf_guard_t *g, refit_status st) {
     PTHREAD_MUST(pthread_mutex_lock(&g->vmu));
     if (g->vote == RF_VOTE_DOOMED) {
-        int sig = g->vote_signal;
+        char doom[sizeof g->doom];
+        snprintf(doom, sizeof doom, "%s", g->doom);
+        refit_status code = g->doom_status;
         PTHREAD_MUST(pthread_mutex_unlock(&g->vmu));
-        char name[32];
-        sig_name(sig, name, sizeof name);
-        /* replaces any other cause: the signal is why this rank ends */
-        return rf_error_replace(REFIT_ERR_STATE, "rank %d: terminated by signal %d (%s) before its vote", g->cfg.rank,
-                                sig, name);
+        /* replaces any other cause: this is why the rank ends */
+        return rf_error_replace(code, "rank %d: %s before its vote", g->cfg.rank, doom);
     }
     if (st == REFIT_OK) g->vote = RF_VOTE_VOTED_OK;
     PTHREAD_MUST(pthread_mutex_unlock(&g->vmu));
@@ -103,31 +114,29 @@ static void wait_settled(rf_guard_t *g, double end) {
 void rf_guard_signal(rf_guard_t *g, int sig, double max_dump_seconds) {
     char why[400], name[32];
     sig_name(sig, name, sizeof name);
-    PTHREAD_MUST(pthread_mutex_lock(&g->vmu));
-    rf_vote_state_t at = g->vote;
-    if (at == RF_VOTE_VOTING) {
-        g->vote = RF_VOTE_DOOMED;
-        g->vote_signal = sig;
-    }
-    if (at == RF_VOTE_VOTING || at == RF_VOTE_DOOMED) {
+    snprintf(why, sizeof why, "terminated by signal %d (%s)", sig, name);
+    rf_vote_state_t at = rf_guard_vote_doom(g, REFIT_ERR_STATE, why);
+    bool doomed = at == RF_VOTE_VOTING || at == RF_VOTE_DOOMED;
+    if (doomed) {
         /* Certain now: this rank votes no, nobody commits g, it keeps g-1.
          * Say so and dump at once (mpirun's SIGKILL may follow in
          * milliseconds), then give the main thread until the deadline to
          * cast the no, so that every rank learns the cause. */
-        PTHREAD_MUST(pthread_mutex_unlock(&g->vmu));
         snprintf(why, sizeof why, "terminated by signal %d (%s) before its vote (it votes no)", sig, name);
         rf_guard_emergency(g, why, max_dump_seconds);
-        PTHREAD_MUST(pthread_mutex_lock(&g->vmu));
     }
+    PTHREAD_MUST(pthread_mutex_lock(&g->vmu));
     double deadline = rf_guard_deadline(g);
     wait_settled(g, deadline > 0 ? deadline : rf_now() + RF_SIGNAL_WAIT_NO_WATCHDOG_S);
     rf_vote_state_t now = g->vote;
     char cause[sizeof g->vote_cause];
     snprintf(cause, sizeof cause, "%s", g->vote_cause);
     PTHREAD_MUST(pthread_mutex_unlock(&g->vmu));
-    if (at == RF_VOTE_VOTING || at == RF_VOTE_DOOMED) return;
+    if (doomed) return;
 
-    if (at == RF_VOTE_IDLE)
+    if (at == RF_VOTE_IDLE && cause[0]) /* between loads, the last one failed: say why, the command may not have */
+        snprintf(why, sizeof why, "terminated by signal %d (%s) after its last vote (aborted: %.200s)", sig, name, cause);
+    else if (at == RF_VOTE_IDLE)
         snprintf(why, sizeof why, "terminated by signal %d (%s)", sig, name);
     else if (now == RF_VOTE_ABORTED && cause[0])
         snprintf(why, sizeof why, "terminated by signal %d (%s) after its vote (aborted: %.200s)", sig, name, cause);

@@ -126,10 +126,6 @@ static int run_loads(refit_ctx *ctx, const ckpt_list_t *l, rf_report_t *rep, int
         refit_status st = refit_load(ctx, dir);
         refit_load_stats s;
         refit_last_stats(ctx, &s);
-        rf_run_test_stop("report");
-        rf_run_deadline_arm(ctx, "the report's gather");
-        rf_report_add(rep, rank == 0 ? l->dirs[i] : "", &s);
-        rf_run_deadline_disarm();
         if (rank == 0) {
             if (st == REFIT_OK)
                 printf("refit: generation %lld committed on all %d ranks in %.1f ms\n", (long long)s.generation,
@@ -140,6 +136,12 @@ static int run_loads(refit_ctx *ctx, const ckpt_list_t *l, rf_report_t *rep, int
                         (long long)refit_generation(ctx));
             fflush(stdout);
         }
+        /* after the outcome is printed: a peer that died after the vote
+         * leaves this gather to the deadline */
+        rf_run_test_stop("report");
+        rf_run_deadline_arm(ctx, "the report's gather");
+        rf_report_add(rep, rank == 0 ? l->dirs[i] : "", &s);
+        rf_run_deadline_disarm();
         if (st != REFIT_OK) return 1;
     }
     return 0;

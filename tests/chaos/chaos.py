@@ -114,7 +114,11 @@ def rank_pids(mpirun_pid):
 
 
 def send_faults(proc, np_, rng, faults, log):
-    """One or two signals to random ranks at random moments of the run."""
+    """One or two signals to random ranks at random moments of the run,
+    once every rank is past MPI_Init (rank 0 printed its first line): a rank
+    killed inside MPI_Init can leave Open MPI's mpirun itself hanging."""
+    while proc.poll() is None and " ranks, tp " not in open(log.name, errors="replace").read():
+        time.sleep(0.02)
     for _ in range(rng.choice([1, 1, 2])):
         time.sleep(rng.uniform(0.05, 1.2))
         if proc.poll() is not None:

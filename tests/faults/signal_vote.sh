@@ -19,7 +19,7 @@ NP=2
 "$REFIT" synth --out "$WORK/g0" --preset "$PRESET" --seed 1 >/dev/null || { fail "synth g0"; exit 1; }
 "$REFIT" synth --out "$WORK/g1" --preset "$PRESET" --seed 2 >/dev/null || { fail "synth g1"; exit 1; }
 CKPTS=()
-for g in 0 1 2 3; do CKPTS+=(--checkpoint "$WORK/g$((g % 2))"); done
+for g in 0 1 2 3 4 5; do CKPTS+=(--checkpoint "$WORK/g$((g % 2))"); done
 
 # pid of MPI rank R of this test's job: the one refit process whose
 # environment holds both this test's marker and Open MPI's rank
