@@ -52,7 +52,7 @@ fi
 
 if want dumps; then
   step dumps
-  RF_MPIEXEC="mpirun --oversubscribe -np" PYTHON=python3 timeout 420 \
+  RF_MPIEXEC="mpirun --oversubscribe -np" PYTHON=python3 timeout 540 \
     bash tests/gpu/check_cuda_dumps.sh $B/refit 1:1 >"$O/dumps.log" 2>&1
   echo "check_cuda_dumps exit $?"; grep -E "^(FAIL|skip)|passed" "$O/dumps.log" | cut -c1-200 | tail -n 20
 fi
