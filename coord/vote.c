@@ -111,6 +111,15 @@ static void wait_settled(rf_guard_t *g, double end) {
     }
 }
 
+/* How long a signalled rank may wait for its vote and its dump: as long as
+ * the load may last (the watchdog ends it then anyway). When the signal is
+ * mpirun's teardown, its SIGKILL comes first; when it is a direct kill (a
+ * scheduler's, a user's), the others are still waiting for this rank. */
+static double wait_end(rf_guard_t *g) {
+    double deadline = rf_guard_deadline(g);
+    return deadline > rf_now() ? deadline : rf_now() + RF_SIGNAL_WAIT_NO_WATCHDOG_S;
+}
+
 void rf_guard_signal(rf_guard_t *g, int sig, double max_dump_seconds) {
     char why[400], name[32];
     sig_name(sig, name, sizeof name);
@@ -123,11 +132,11 @@ void rf_guard_signal(rf_guard_t *g, int sig, double max_dump_seconds) {
          * milliseconds), then give the main thread until the deadline to
          * cast the no, so that every rank learns the cause. */
         snprintf(why, sizeof why, "terminated by signal %d (%s) before its vote (it votes no)", sig, name);
-        rf_guard_emergency(g, why, max_dump_seconds);
+        double left = wait_end(g) - rf_now();
+        rf_guard_emergency(g, why, left > max_dump_seconds ? left : max_dump_seconds);
     }
     PTHREAD_MUST(pthread_mutex_lock(&g->vmu));
-    double deadline = rf_guard_deadline(g);
-    wait_settled(g, deadline > 0 ? deadline : rf_now() + RF_SIGNAL_WAIT_NO_WATCHDOG_S);
+    wait_settled(g, wait_end(g));
     rf_vote_state_t now = g->vote;
     char cause[sizeof g->vote_cause];
     snprintf(cause, sizeof cause, "%s", g->vote_cause);
