@@ -34,7 +34,7 @@ endif()
 # names the signalled rank as the cause of a failed vote.
 add_test(NAME mpi_faults_signal_vote
          COMMAND bash ${RF_TEST_DIR}/faults/signal_vote.sh ${RF_REFIT_EXE} 4)
-set_tests_properties(mpi_faults_signal_vote PROPERTIES LABELS mpi TIMEOUT 300
+set_tests_properties(mpi_faults_signal_vote PROPERTIES LABELS mpi TIMEOUT 600
                      ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
 
 # A rank stopped outside a load (in refit_create, between loads, in the
