@@ -120,7 +120,7 @@ def send_faults(proc, np_, rng, faults, log):
     while proc.poll() is None and " ranks, tp " not in open(log.name, errors="replace").read():
         time.sleep(0.02)
     for _ in range(rng.choice([1, 1, 2])):
-        time.sleep(rng.uniform(0.05, 1.2))
+        time.sleep(rng.uniform(0.0, 0.8))
         if proc.poll() is not None:
             return
         pids = rank_pids(proc.pid)
@@ -216,7 +216,7 @@ def check_run(setup, np_, loads, dump, log_text):
 
 
 def one_run(setup, args, np_, i, rng):
-    loads = [rng.randrange(N_CKPT) for _ in range(rng.randint(3, 8))]
+    loads = [rng.randrange(N_CKPT) for _ in range(rng.randint(6, 16))]
     dump = os.path.join(setup.work, "run%d" % i)
     cmd = mpiexec() + [str(np_), setup.refit, "run", "--tp", str(np_), "--backend", "host", "--timeout",
                        str(args.timeout), "--dump", dump]
