@@ -142,9 +142,10 @@ static inline void refit_options_default(refit_options *opt) { refit_options_ini
  * by refit_destroy; it allocates the communicators, the watchdog thread and
  * the backend's state (cuda: streams and NCCL communicators on the chosen
  * device), no model memory yet. On failure *out is untouched, nothing stays
- * allocated, every rank returns the same status (the first failing rank's
- * cause is agreed), and refit_last_error(NULL) on the calling thread gives
- * the cause. */
+ * allocated, and every rank fails: the lowest failing rank returns its
+ * status, the others REFIT_ERR_REMOTE, and refit_last_error(NULL) on the
+ * calling thread of each gives that rank's cause ("rank R: ..."). The
+ * options must be the same on every rank. */
 REFIT_API refit_status refit_create(const void *mpi_comm, const refit_options *opt, refit_ctx **out);
 /* Collective over the context's communicator (it frees communicators; cuda:
  * NCCL's). Frees everything the context allocated, the model memory too:

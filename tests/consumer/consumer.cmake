@@ -1,0 +1,18 @@
+# The library as others link it (issue 9): librefit.so exports refit_* only
+# (lib_symbols), and an external program builds against the INSTALLED
+# package alone, with find_package(refit), pkg-config and the static
+# library, and runs at np 2 (consumer_install). A sanitized build's consumer
+# is built with the same sanitizer flags: librefit.so then needs their runtime.
+add_test(NAME lib_symbols COMMAND bash ${RF_TEST_DIR}/consumer/check_symbols.sh $<TARGET_FILE:refit_shared>
+                                  ${RF_SRC}/include/refit.h ${PROJECT_VERSION_MAJOR})
+set_tests_properties(lib_symbols PROPERTIES LABELS unit TIMEOUT 60)
+
+set(RF_CONSUMER_FLAGS "")
+if(REFIT_SANITIZE)
+  set(RF_CONSUMER_FLAGS "-fsanitize=address,undefined -fno-omit-frame-pointer")
+endif()
+add_test(NAME consumer_install
+         COMMAND bash ${RF_TEST_DIR}/consumer/check_consumer.sh ${PROJECT_BINARY_DIR} ${RF_SRC} ${PROJECT_VERSION}
+                 "${RF_CONSUMER_FLAGS}")
+set_tests_properties(consumer_install PROPERTIES LABELS mpi TIMEOUT 600
+                     ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};CC=${CMAKE_C_COMPILER}")
