@@ -15,15 +15,18 @@
  *                MPI's thread level allows: a collective call makes MPI calls
  *                on the calling thread, so below MPI_THREAD_MULTIPLE it must be
  *                the thread MPI allows). Different contexts are independent
- *                (disjoint communicators; SPEC: tests/mpi/test_two_contexts.c).
+ *                (disjoint communicators: tests/mpi/test_two_contexts.c).
  *                refit's own threads: the watchdog (one per context, it never
  *                calls back into the caller) and, on cuda, rank 0's packing
  *                threads during a load.
  *   Memory       what the call allocates and who frees it. Strings refit
  *                returns are owned by refit: never free them.
  *   Device       on the cuda backend the model's memory is device memory of
- *                the context's GPU (refit_options.device); every call leaves
- *                the caller's current CUDA device as it found it.
+ *                the context's GPU (refit_options.device); every call makes
+ *                that GPU current while it works and leaves the caller's
+ *                current CUDA device as it found it. No call above the
+ *                "stage and commit" section takes or returns a device
+ *                pointer: every pointer in it is host memory.
  *
  * The state machine of a context:
  *
