@@ -16,3 +16,14 @@ add_test(NAME consumer_install
                  "${RF_CONSUMER_FLAGS}")
 set_tests_properties(consumer_install PROPERTIES LABELS mpi TIMEOUT 600
                      ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};CC=${CMAKE_C_COMPILER}")
+
+# refit_options.device and the caller's current CUDA device kept by every
+# call (CUDA builds; exits 77 without a GPU).
+if(REFIT_HAVE_CUDA)
+  add_executable(test_device ${RF_TEST_DIR}/consumer/test_device.c)
+  target_link_libraries(test_device PRIVATE refit CUDA::cudart) # the public API only
+  add_test(NAME gpu_device_option COMMAND bash ${RF_TEST_DIR}/consumer/check_device.sh ${RF_REFIT_EXE}
+                                          $<TARGET_FILE:test_device>)
+  set_tests_properties(gpu_device_option PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 RESOURCE_LOCK gpu TIMEOUT 300
+                       ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC}")
+endif()
