@@ -65,7 +65,7 @@ static bool first_difference(const wire_t *me, const wire_t *root, char *out, si
     return true;
 }
 
-refit_status rf_options_agree(const void *mpi_comm, const refit_options *opt) {
+refit_status rf_options_agree(const void *mpi_comm, const refit_options *opt, refit_status local) {
     int rank;
     RF_CHECK(rf_comm_raw_rank(mpi_comm, &rank));
     wire_t me, root;
@@ -73,8 +73,8 @@ refit_status rf_options_agree(const void *mpi_comm, const refit_options *opt) {
     root = me;
     RF_CHECK(rf_comm_raw_bcast(mpi_comm, &root, sizeof root));
     char diff[256];
-    refit_status st = REFIT_OK;
-    if (rank != 0 && first_difference(&me, &root, diff, sizeof diff))
+    refit_status st = local; /* a bad option of this rank's own comes first */
+    if (st == REFIT_OK && rank != 0 && first_difference(&me, &root, diff, sizeof diff))
         st = rf_error_replace(REFIT_ERR_INVALID_ARG, "rank %d has %s: every rank must be started with the same options",
                               rank, diff); /* verbatim: the message names its rank */
     return rf_comm_raw_agree(mpi_comm, st);
