@@ -11,10 +11,10 @@
 #include "rf_settings.h"
 
 #define SYNTAX "expected RANK:PHASE:KIND[:GEN] with PHASE open|snapshot|restore|transfer|quantize|commit, " \
-               "KIND error|crash|hang (or nomem with restore), GEN >= 0 (default 1)"
+               "KIND error|crash|hang|pause (or nomem with restore), GEN >= 0 (default 1)"
 
 const char *rf_fault_kind_name(rf_fault_kind_t k) {
-    static const char *const names[] = {"none", "error", "crash", "hang", "nomem"};
+    static const char *const names[] = {"none", "error", "crash", "hang", "nomem", "pause"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }
 
@@ -64,7 +64,7 @@ refit_status rf_fault_parse(const char *spec, rf_fault_t *out) {
     bool ok = (n == 3 || n == 4) && strlen(spec) < sizeof f.spec && parse_i64(field[0], len[0], 0, &rank) &&
               rank <= (1 << 24);
     if (ok) ph = find_name(field[1], len[1], phase_name, REFIT_PHASE_COUNT);
-    if (ok) kind = find_name(field[2], len[2], kind_name, 4);
+    if (ok) kind = find_name(field[2], len[2], kind_name, RF_FAULT_PAUSE);
     ok = ok && ph >= 0 && kind >= 0 && (n == 3 || parse_i64(field[3], len[3], 0, &f.generation));
     ok = ok && (kind + 1 != RF_FAULT_NOMEM || ph == REFIT_PHASE_RESTORE); /* R2 is where refit allocates */
     if (!ok) return rf_error(REFIT_ERR_INVALID_ARG, "REFIT_FAULT='%s': %s", spec, SYNTAX);
@@ -84,6 +84,14 @@ refit_status rf_fault_from_env(int world, rf_fault_t *out) {
     if (f.kind != RF_FAULT_NONE && f.rank >= world)
         return rf_error(REFIT_ERR_INVALID_ARG, "REFIT_FAULT='%s': rank %d out of range (world size %d)", f.spec,
                         f.rank, world);
+    if (f.kind == RF_FAULT_PAUSE) {
+        const char *resume = "";
+        RF_CHECK(rf_setting_str(RF_SET_FAULT_RESUME, &resume));
+        if (!*resume || strlen(resume) >= sizeof f.resume)
+            return rf_error(REFIT_ERR_INVALID_ARG, "REFIT_FAULT='%s': pause needs REFIT_FAULT_RESUME=FILE "
+                            "(the rank goes on once FILE exists)", f.spec);
+        snprintf(f.resume, sizeof f.resume, "%s", resume);
+    }
     if (f.kind != RF_FAULT_NONE)
         RF_WARN("fault", "fault injection armed: REFIT_FAULT=%s", f.spec);
     *out = f;
@@ -112,6 +120,9 @@ refit_status rf_fault_point(rf_fault_t *f, int rank, refit_phase ph, int64_t gen
         abort();
     case RF_FAULT_HANG:
         for (;;) pause(); /* the watchdog thread still runs: it ends the job */
+    case RF_FAULT_PAUSE: /* a test changes something while this rank waits, then lets it go on */
+        while (access(f->resume, F_OK) != 0) nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        return REFIT_OK;
     default:
         return rf_error(REFIT_ERR_INTERNAL, "injected fault: error in phase %s of generation %lld%s%s (REFIT_FAULT=%s)",
                         refit_phase_name(ph), (long long)gen, what ? " at " : "", what ? what : "", f->spec);

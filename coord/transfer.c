@@ -77,6 +77,13 @@ refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
                    .deadline = rf_guard_deadline(ctx->guard)};
     rf_guard_phase(ctx->guard, REFIT_PHASE_TRANSFER);
     refit_status st = ctx->be->ops->transfer(ctx->be, &x, moved);
+    /* rank 0 read its last byte: a checkpoint that changed meanwhile (a
+     * trainer saving into it) may have given slices of two saves. Its vote
+     * at B then fails, so no rank commits. */
+    if (root) {
+        refit_status ist = rf_ckpt_check_unchanged(ctx->ckpt);
+        if (ist != REFIT_OK) st = ist;
+    }
     /* process_weights_after_loading over every param: a no-op for those
      * already quantized as their last bucket landed. */
     for (size_t i = 0; i < ctx->snap->n_params && st == REFIT_OK; i++) st = quantize_param(ctx, i);
