@@ -1,6 +1,6 @@
 # Integrity under real faults (issue 14): torn reads of a checkpoint being
 # rewritten, non-regular files, shared dump directories, --verify.
-foreach(t torn_reads nonregular)
+foreach(t torn_reads nonregular dump_sets)
   add_test(NAME faults_${t}_np2 COMMAND bash ${RF_TEST_DIR}/integrity/check_${t}.sh ${RF_REFIT_EXE} 2)
   set_tests_properties(faults_${t}_np2 PROPERTIES LABELS mpi TIMEOUT 600
                        ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
