@@ -6,7 +6,9 @@
  * fails, part way through the params), pause (the rank waits at the point
  * until the file REFIT_FAULT_RESUME names exists, then goes on: a test
  * changes the world at a known moment, e.g. rewrites a checkpoint while
- * rank 0 is between two buckets); GEN: the generation whose load it
+ * rank 0 is between two buckets), corrupt (transfer only: one byte of the
+ * first slice the rank receives is flipped before --verify digests it; host
+ * backend); GEN: the generation whose load it
  * hits (default 1). The coordinator calls rf_fault_point() where each phase
  * starts on every rank (transfer and quantize: where the first param's
  * slice lands / is quantized, so a fault hits mid-transfer) and
@@ -20,7 +22,7 @@
 
 typedef enum {
     RF_FAULT_NONE = 0, RF_FAULT_ERROR, RF_FAULT_CRASH, RF_FAULT_HANG, RF_FAULT_NOMEM,
-    RF_FAULT_PAUSE /* the last kind: the parser counts up to it */
+    RF_FAULT_PAUSE, RF_FAULT_CORRUPT /* the last kind: the parser counts up to it */
 } rf_fault_kind_t;
 
 typedef struct {
@@ -50,5 +52,8 @@ refit_status rf_fault_point(rf_fault_t *f, int rank, refit_phase ph, int64_t gen
  * nomem fault matches, returns REFIT_ERR_NOMEM "injected fault: nomem ..."
  * naming `what`, once. Otherwise REFIT_OK. */
 refit_status rf_fault_alloc_point(rf_fault_t *f, int rank, int64_t gen, const char *what);
+/* Called by rank `rank` as a slice of generation `gen` lands: true, once,
+ * when a corrupt fault matches (the caller flips a byte). */
+bool rf_fault_corrupt_point(rf_fault_t *f, int rank, int64_t gen, const char *what);
 
 #endif

@@ -4,7 +4,10 @@
  * NaN/Inf scan of every param is collected at the end. */
 #include <stdlib.h>
 
+#include <string.h>
+
 #include "ctx_internal.h"
+#include "verify.h"
 
 void *rf_ctx_target(refit_ctx *ctx, size_t i, bool scales) {
     rf_pstate_t *ps = &ctx->ps[i];
@@ -39,12 +42,28 @@ static refit_status quantize_param(refit_ctx *ctx, size_t i) {
     return st;
 }
 
+/* REFIT_FAULT=R:transfer:corrupt flips one byte of a received slice, as a
+ * bit flip on the way would, before --verify digests it. */
+static refit_status corrupt_fault(refit_ctx *ctx, size_t i, const char *name) {
+    if (!rf_guard_corrupt_fault(ctx->guard, ctx->loading, name)) return REFIT_OK;
+    if (strcmp(ctx->be->ops->name, "host") != 0)
+        return rf_error(REFIT_ERR_INVALID_ARG, "REFIT_FAULT kind corrupt needs the host backend");
+    if (rf_param_bf16_bytes(&ctx->snap->params[i]) > 0) ((uint8_t *)xfer_dest(ctx, i))[0] ^= 0x40;
+    return REFIT_OK;
+}
+
 static refit_status xfer_complete(void *user, size_t i) {
     refit_ctx *ctx = user;
     const rf_param_t *p = &ctx->snap->params[i];
     /* R3's fault point: mid-transfer, as a slice lands, peers still sending */
     RF_CHECK(rf_guard_fault(ctx->guard, REFIT_PHASE_TRANSFER, ctx->loading, p->name));
+    RF_CHECK(corrupt_fault(ctx, i, p->name));
     ctx->ps[i].received_gen = ctx->loading;
+    if (ctx->opt.verify) { /* before R4 reads (quantized: before the next slice overwrites) the staging buffer */
+        double t0 = rf_now();
+        RF_CHECK(ctx->be->ops->digest(ctx->be, i, xfer_dest(ctx, i), rf_param_bf16_bytes(p)));
+        ctx->verify->seconds += rf_now() - t0;
+    }
     if (rf_snap_param_quantized(ctx->snap, p)) return quantize_param(ctx, i);
     RF_CHECK(rf_guard_fault(ctx->guard, REFIT_PHASE_QUANTIZE, ctx->loading, p->name));
     double t0 = rf_now(); /* bf16 params: only the NaN/Inf scan */
@@ -74,8 +93,12 @@ refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
                    .src = root ? (const rf_src_t(*)[RF_MAX_PARTS])ctx->src.src : NULL,
                    .bcast = ctx->opt.transfer == REFIT_TRANSFER_BCAST,
                    .dest = xfer_dest, .complete = xfer_complete, .user = ctx,
+                   .packed = ctx->opt.verify && root ? rf_verify_packed : NULL,
                    .deadline = rf_guard_deadline(ctx->guard)};
     rf_guard_phase(ctx->guard, REFIT_PHASE_TRANSFER);
+    /* --verify is an option every rank has, so every rank takes the same
+     * path: tables agreed on first, rank 0's broadcast joined at the end */
+    if (ctx->opt.verify) RF_CHECK(rf_comm_agree(ctx->comm, rf_verify_begin(ctx)));
     refit_status st = ctx->be->ops->transfer(ctx->be, &x, moved);
     /* rank 0 read its last byte: a checkpoint that changed meanwhile (a
      * trainer saving into it) may have given slices of two saves. Its vote
@@ -83,6 +106,10 @@ refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
     if (root) {
         refit_status ist = rf_ckpt_check_unchanged(ctx->ckpt);
         if (ist != REFIT_OK) st = ist;
+    }
+    if (ctx->opt.verify) { /* before the vote: a slice that differs fails the reload everywhere */
+        refit_status vst = rf_verify_finish(ctx);
+        if (st == REFIT_OK) st = vst;
     }
     /* process_weights_after_loading over every param: a no-op for those
      * already quantized as their last bucket landed. */

@@ -11,16 +11,10 @@
 #
 # usage: check_torn_reads.sh REFIT [NP]
 REFIT=$1 NP=${2:-2}
-source "$(dirname "$0")/../mpi/lib.sh"
+source "$(dirname "$0")/common.sh"
 
-"$REFIT" synth --out "$WORK/g0" --preset tiny --seed 1 >/dev/null || { fail "synth g0"; exit 1; }
-"$REFIT" synth --out "$WORK/g1" --preset tiny --seed 2 >/dev/null || { fail "synth g1"; exit 1; }
+make_generations
 "$REFIT" synth --out "$WORK/other" --preset tiny --seed 3 >/dev/null || { fail "synth other"; exit 1; }
-# what each rank's dump holds after generation 0 (g0) and 1 (g0, then g1)
-mpirun_np "$NP" "$REFIT" run --checkpoint "$WORK/g0" --dump "$WORK/base0" >"$WORK/base0.log" 2>&1 ||
-  { fail "baseline g0"; cat "$WORK/base0.log"; exit 1; }
-mpirun_np "$NP" "$REFIT" run --checkpoint "$WORK/g0" --checkpoint "$WORK/g1" --dump "$WORK/base1" \
-  >"$WORK/base1.log" 2>&1 || { fail "baseline g1"; cat "$WORK/base1.log"; exit 1; }
 
 rewrite() { # HOW DIR: every shard of DIR becomes the same shard of "other"
   local f
@@ -31,15 +25,6 @@ rewrite() { # HOW DIR: every shard of DIR becomes the same shard of "other"
       rename) cp "$WORK/other/$(basename "$f")" "$f.new" && mv "$f.new" "$f" ;;
       none) ;;
     esac
-  done
-}
-
-# each rank's dump equals the baseline of generation WANT, byte for byte
-dumps_hold() { # DIR WANT
-  local r f
-  for ((r = 0; r < NP; r++)); do
-    f=$(printf "rank-%05d-of-%05d.safetensors" "$r" "$NP")
-    cmp -s "$1/$f" "$WORK/base$2/$f" || { echo "rank $r's dump is not generation $2"; return 1; }
   done
 }
 
