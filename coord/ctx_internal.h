@@ -32,6 +32,7 @@ struct refit_ctx {
     rf_backend_t *be;
     refit_options opt;
     rf_qscheme_t scheme;
+    rf_moe_mode_t moe; /* --moe: how expert params split (SPEC §3a) */
     uint64_t bucket;
 
     rf_snap_t *snap;    /* every rank's copy, checked by digest each reload */

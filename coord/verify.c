@@ -64,11 +64,11 @@ void rf_verify_packed(void *user, int group, size_t k, const uint8_t *bucket) {
      * open digest per stream is enough (the cuda data plane interleaves the
      * groups' buckets): reset at a slice's first byte, recorded at its last */
     rf_digest_t *d = v->open[group];
-    for (rf_plan_iter_init(&ctx->plan, k, 0, UINT64_MAX, &it); rf_plan_iter_next(&ctx->plan, &it, &seg);) {
+    for (rf_plan_iter_init(&ctx->plan, group, k, 0, UINT64_MAX, &it); rf_plan_iter_next(&ctx->plan, &it, &seg);) {
         if (seg.param_off == 0) rf_digest_reset(d);
         refit_status st = rf_digest_update(d, bucket + seg.bucket_off, seg.len);
         if (st != REFIT_OK && v->failed == REFIT_OK) v->failed = st;
-        if (seg.param_off + seg.len == rf_param_bf16_bytes(&ctx->snap->params[seg.param]))
+        if (seg.param_off + seg.len == rf_plan_param_bytes(&ctx->plan, group, seg.param))
             v->expected[(size_t)group * v->n + seg.param] = rf_digest_value(d);
     }
     v->seconds += rf_now() - t0;
@@ -85,12 +85,12 @@ refit_status rf_verify_finish(refit_ctx *ctx) {
     int g = rf_comm_tp_rank(ctx->comm);
     for (size_t i = 0; i < v->n && st == REFIT_OK; i++) {
         const rf_param_t *p = &ctx->snap->params[i];
-        uint64_t want = v->expected[(size_t)g * v->n + i];
-        if (rf_param_bf16_bytes(p) == 0 || v->got[i] == want) continue;
+        uint64_t want = v->expected[(size_t)g * v->n + i], bytes = rf_param_bf16_bytes(p, v->tp, g);
+        if (bytes == 0 || v->got[i] == want) continue;
         st = rf_error(REFIT_ERR_MISMATCH,
                       "%s: the slice this rank received (tp rank %d, %llu bytes) has digest %016" PRIx64
                       ", rank 0 sent %016" PRIx64 " (--verify)",
-                      p->name, g, (unsigned long long)rf_param_bf16_bytes(p), v->got[i], want);
+                      p->name, g, (unsigned long long)bytes, v->got[i], want);
     }
     v->seconds += rf_now() - t0;
     RF_INFO("verify", "generation %lld: %zu slices checked in %.1f ms", (long long)ctx->loading, v->n,

@@ -25,7 +25,7 @@ def tensors(path):
 
 
 def scale_of(name, table):
-    base = name[:-7] + ".weight" if name.endswith(".weight") else name + "_weight"
+    base = name if name.endswith("weight") else name + "_weight"  # SPEC §4, §3a scale names
     for suffix in ("_scale", "_scale_inv"):
         if base + suffix in table:
             return table[base + suffix]
