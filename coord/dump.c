@@ -128,12 +128,14 @@ static size_t dump_files(refit_ctx *ctx, const char *dir, uint64_t job, rf_dump_
     return 2;
 }
 
-/* Writes this rank's files under their temporary names, each with its size
- * and digest, under the live lock (never half-copied weights). */
-static refit_status write_tmp(refit_ctx *ctx, rf_dump_file_t *f, size_t n) {
+/* Writes this rank's files under their temporary names and, for a set's
+ * manifest, their sizes and digests (an emergency dump has no time to spare
+ * for them: it writes no manifest). */
+static refit_status write_tmp(refit_ctx *ctx, rf_dump_file_t *f, size_t n, bool digest) {
     refit_status st = write_rank_file(ctx, f[0].tmp);
     if (st == REFIT_OK && n > 1) st = write_snapshot(ctx, f[1].tmp);
-    for (size_t i = 0; i < n && st == REFIT_OK; i++) st = rf_dump_file_digest(f[i].tmp, &f[i].size, &f[i].digest);
+    for (size_t i = 0; digest && i < n && st == REFIT_OK; i++)
+        st = rf_dump_file_digest(f[i].tmp, &f[i].size, &f[i].digest);
     return st;
 }
 
@@ -154,7 +156,7 @@ refit_status rf_dump_local(refit_ctx *ctx, const char *dir) {
     rf_dump_file_t f[2];
     RF_CHECK(can_dump(ctx, dir));
     size_t n = dump_files(ctx, dir, 0, f);
-    refit_status st = write_tmp(ctx, f, n);
+    refit_status st = write_tmp(ctx, f, n, false);
     if (st == REFIT_OK) st = rename_tmp(f, n);
     remove_tmp(f, n);
     return st;
@@ -202,7 +204,7 @@ static refit_status dump_set(refit_ctx *ctx, const char *dir, uint64_t job) {
     rf_dump_file_t f[2];
     size_t n = dump_files(ctx, dir, job, f);
     rf_guard_live_lock(ctx->guard); /* not at once with a dying rank's emergency dump */
-    refit_status st = write_tmp(ctx, f, n);
+    refit_status st = write_tmp(ctx, f, n, true);
     rf_guard_live_unlock(ctx->guard, ctx->generation);
     st = rf_comm_agree(ctx->comm, st);
     if (st == REFIT_OK && root) {
