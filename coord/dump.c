@@ -198,22 +198,24 @@ static refit_status write_manifest(refit_ctx *ctx, const char *dir, const rf_dum
 /* write (temporary names) -> agree -> rank 0 removes the old manifest ->
  * agree -> rename -> agree -> manifest last. A failure before the renames
  * leaves the old set whole; one during them leaves no manifest, so the
- * directory reads "incomplete", never a complete-looking mix. */
-static refit_status dump_set(refit_ctx *ctx, const char *dir, uint64_t job) {
+ * directory reads "incomplete", never a complete-looking mix. `local`: this
+ * rank's status so far, agreed with the writes. */
+static refit_status dump_set(refit_ctx *ctx, const char *dir, uint64_t job, refit_status local) {
     bool root = rf_comm_rank(ctx->comm) == 0;
     rf_dump_file_t f[2];
     size_t n = dump_files(ctx, dir, job, f);
     rf_guard_live_lock(ctx->guard); /* not at once with a dying rank's emergency dump */
-    refit_status st = write_tmp(ctx, f, n, true);
+    refit_status st = local == REFIT_OK ? write_tmp(ctx, f, n, true) : local;
     rf_guard_live_unlock(ctx->guard, ctx->generation);
-    st = rf_comm_agree(ctx->comm, st);
+    st = rf_comm_agree(ctx->comm, st); /* from here on st is the same on every rank */
+    refit_status mst = REFIT_OK;
     if (st == REFIT_OK && root) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", dir, RF_DUMP_MANIFEST);
         if (unlink(path) != 0 && errno != ENOENT)
-            st = rf_error(REFIT_ERR_IO, "%s: cannot remove the old manifest: %s", path, strerror(errno));
+            mst = rf_error(REFIT_ERR_IO, "%s: cannot remove the old manifest: %s", path, strerror(errno));
     }
-    if (st == REFIT_OK) st = rf_comm_agree(ctx->comm, st);
+    if (st == REFIT_OK) st = rf_comm_agree(ctx->comm, mst);
     if (st == REFIT_OK) st = rf_comm_agree(ctx->comm, rename_tmp(f, n));
     remove_tmp(f, n);
     if (st == REFIT_OK) st = rf_comm_agree(ctx->comm, write_manifest(ctx, dir, f, job));
@@ -224,13 +226,19 @@ refit_status refit_dump(refit_ctx *ctx, const char *dir) {
     rf_err_clear();
     bool root = rf_comm_rank(ctx->comm) == 0;
     uint64_t job = 0;
-    int lock = -1;
+    int lock = -1, saved;
     refit_status st = job_token(ctx, &job);
     if (st == REFIT_OK) st = can_dump(ctx, dir);
     /* the lock is rank 0's; every rank learns whether it was taken */
     if (st == REFIT_OK && root) st = rf_dump_lock(dir, ctx->opt.timeout_s > 0 ? ctx->opt.timeout_s / 2 : 30, &lock);
     st = rf_comm_agree(ctx->comm, st);
-    if (st == REFIT_OK) st = dump_set(ctx, dir, job);
+    bool entered = false;
+    if (st == REFIT_OK) { /* refit.h: the caller's device back on return; a failure to enter is agreed */
+        refit_status dst = rf_ctx_device_enter(ctx, &saved);
+        entered = dst == REFIT_OK;
+        st = dump_set(ctx, dir, job, dst);
+    }
+    if (entered) rf_ctx_device_leave(ctx, saved);
     rf_dump_unlock(lock);
     if (st != REFIT_OK) snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg());
     return st;

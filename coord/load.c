@@ -148,9 +148,7 @@ static refit_status run_steps(refit_ctx *ctx, const char *dir, phase_clock_t *cl
     return st;
 }
 
-refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
-    rf_err_clear();
-    ctx->last_error[0] = '\0';
+static refit_status load_generation(refit_ctx *ctx, const char *checkpoint_dir) {
     ctx->loading = ctx->generation + 1;
     memset(&ctx->stats, 0, sizeof ctx->stats);
     ctx->stats.generation = ctx->loading;
@@ -181,5 +179,17 @@ refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
         RF_INFO("snap", "generation %lld not committed; live generation stays %lld%s", (long long)ctx->loading,
                 (long long)ctx->generation, ctx->valid ? "" : " (in-place weights now invalid)");
     }
+    return st;
+}
+
+/* On the context's device; the caller's current device back on return. */
+refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
+    rf_err_clear();
+    ctx->last_error[0] = '\0';
+    int saved;
+    refit_status st = rf_ctx_device_enter(ctx, &saved);
+    if (st == REFIT_OK) st = load_generation(ctx, checkpoint_dir);
+    else snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg());
+    rf_ctx_device_leave(ctx, saved);
     return st;
 }

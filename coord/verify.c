@@ -136,9 +136,12 @@ refit_status refit_param_digest(refit_ctx *ctx, size_t index, const char *name, 
         return rf_error(REFIT_ERR_STATE, "refit_param_digest: an in-place reload failed, the live weights are invalid");
     size_t i = 0;
     RF_CHECK(find_param(ctx, index, name, &i));
+    int saved;
+    RF_CHECK(rf_ctx_device_enter(ctx, &saved)); /* refit.h: the caller's device back on return */
     rf_guard_live_lock(ctx->guard); /* not while an emergency dump reads the live weights */
     refit_status st = live_digest(ctx, i, out);
     rf_guard_live_unlock(ctx->guard, ctx->generation);
+    rf_ctx_device_leave(ctx, saved);
     if (st == REFIT_OK && name_out) *name_out = ctx->snap->params[i].name;
     return st;
 }
