@@ -5,6 +5,8 @@
 #ifndef RF_REFIT_TOOL_H
 #define RF_REFIT_TOOL_H
 
+#include <stdio.h>
+
 #include "refit.h"
 
 /* Where a dying rank writes its emergency dump (the --dump directory); NULL: none. */
@@ -32,5 +34,13 @@ void rf_ctx_signal(refit_ctx *ctx, int sig, double max_dump_seconds);
  * of a timeout"): the watchdog reports after *fire_s, the job is aborted at
  * *abort_s, mpirun's teardown fits in the rest. */
 void rf_tool_timeout_split(double timeout_s, double *fire_s, double *abort_s);
+
+/* A dump directory (refit_dump) against its manifest refit-dump.json: each
+ * listed file present with the recorded size and digest, each rank file of
+ * the recorded generation. Prints one line per file and then "DIR:
+ * complete", "DIR: incomplete" (a file or the manifest missing) or "DIR:
+ * mixed" (generations or digests disagree) to `out`. Returns 0 when
+ * complete, 1 otherwise. Local, no MPI (refit inspect). */
+int rf_dump_verify(const char *dir, FILE *out);
 
 #endif

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "rf_fileio.h"
 #include "options.h"
+#include "refit_tool.h"
 #include "snapshot.h"
 #include "synth.h"
 
@@ -244,9 +245,23 @@ static int inspect_dir(const char *dir) {
     return 0;
 }
 
+/* A directory refit_dump wrote (its manifest or snapshot there, no
+ * config.json): verified as a dump set rather than read as a checkpoint. */
+static bool is_dump_dir(const char *dir) {
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (stat(path, &sb) == 0) return false;
+    snprintf(path, sizeof path, "%s/refit-dump.json", dir);
+    if (stat(path, &sb) == 0) return true;
+    snprintf(path, sizeof path, "%s/snapshot.refit", dir);
+    return stat(path, &sb) == 0;
+}
+
 int rf_cmd_inspect(int argc, char **argv) {
     rf_opts_t o;
-    int rc = parse_or_help(RF_CMD_INSPECT, "usage: refit inspect FILE|DIR  (safetensors file, snapshot.refit, or checkpoint dir)",
+    int rc = parse_or_help(RF_CMD_INSPECT, "usage: refit inspect FILE|DIR  (safetensors file, snapshot.refit, checkpoint dir, or dump dir: "
+                           "complete/incomplete/mixed, exit 0 only when complete)",
                            argc, argv, &o);
     if (rc >= 0) return rc;
     if (o.n_positional != 1) {
@@ -259,7 +274,7 @@ int rf_cmd_inspect(int argc, char **argv) {
         fprintf(stderr, "refit inspect: %s: %m\n", path);
         return 1;
     }
-    if (S_ISDIR(sb.st_mode)) return inspect_dir(path);
+    if (S_ISDIR(sb.st_mode)) return is_dump_dir(path) ? rf_dump_verify(path, stdout) : inspect_dir(path);
     FILE *fp = fopen(path, "rb");
     char magic[8] = {0};
     size_t got = fp ? fread(magic, 1, 8, fp) : 0;

@@ -30,6 +30,8 @@ static const rf_opt_def_t table[] = {
     {"dump", "DIR", NULL, RUN, false,
      "after the run, each rank writes DIR/rank-RRRRR-of-NNNNN.safetensors (last committed generation)"},
     {"report", "FILE", NULL, RUN, false, "write per rank, generation and phase times and bytes as JSON"},
+    {"verify", NULL, NULL, RUN, false,
+     "check every reload: each rank's received slices against rank 0's digests, before the vote"},
     {"timeout", "SECONDS", "60", RUN, false,
      "a load still running after SECONDS (a rank hung or died) ends the job with exit 124, "
      "each rank's phase on stderr and --dump written by the surviving ranks"},

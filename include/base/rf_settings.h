@@ -34,6 +34,8 @@ typedef enum {
       "comma list of subsystems logged below warn: snap,io,comm,kern,launch,fault (empty: all)")            \
     X(FAULT, "REFIT_FAULT", RF_SETTING_STRING, "", NULL, 0, 0,                                              \
       "tests only: inject a fault, RANK:PHASE:KIND[:GEN] (docs/faults.md)")                                 \
+    X(FAULT_RESUME, "REFIT_FAULT_RESUME", RF_SETTING_STRING, "", NULL, 0, 0,                                \
+      "tests only: with REFIT_FAULT kind pause, the file whose existence lets the paused rank go on")       \
     X(NODE_ID, "REFIT_NODE_ID", RF_SETTING_STRING, "", NULL, 0, 0,                                          \
       "ranks with the same id form one node (empty: ranks with the same host name)")                       \
     X(XFER_TOPO, "REFIT_XFER_TOPO", RF_SETTING_CHOICE, "node", "node|flat", 0, 0,                           \
