@@ -13,7 +13,10 @@
 #include "options.h"
 #include "refit.h"
 #include "report.h"
+#include "run_agree.h"
+#include "run_deadline.h"
 #include "run_guard.h"
+#include "run_test_hook.h"
 #include "rf_common.h"
 #include "synth.h"
 
@@ -78,7 +81,7 @@ static refit_status build_list(const rf_opts_t *o, int rank, ckpt_list_t *l) {
         if (rank != 0) l->n = 2;
     }
     for (long k = 0; k < reloads; k++, l->n++) l->dirs[l->n] = l->dirs[l->n - 1];
-    return REFIT_OK;
+    return rf_run_agree_loads(rank, l->n, l->dirs, have > 0);
 }
 
 static refit_status parse_ctx_options(const rf_opts_t *o, refit_options *opt) {
@@ -120,10 +123,10 @@ static int run_loads(refit_ctx *ctx, const ckpt_list_t *l, rf_report_t *rep, int
             printf("refit: generation %lld <- %s ...\n", (long long)refit_generation(ctx) + 1, l->dirs[i]);
             fflush(stdout);
         }
+        if (i == 1) rf_run_test_stop("between-loads");
         refit_status st = refit_load(ctx, dir);
         refit_load_stats s;
         refit_last_stats(ctx, &s);
-        rf_report_add(rep, rank == 0 ? l->dirs[i] : "", &s);
         if (rank == 0) {
             if (st == REFIT_OK)
                 printf("refit: generation %lld committed on all %d ranks in %.1f ms\n", (long long)s.generation,
@@ -134,6 +137,12 @@ static int run_loads(refit_ctx *ctx, const ckpt_list_t *l, rf_report_t *rep, int
                         (long long)refit_generation(ctx));
             fflush(stdout);
         }
+        /* after the outcome is printed: a peer that died after the vote
+         * leaves this gather to the deadline */
+        rf_run_test_stop("report");
+        rf_run_deadline_arm(ctx, "the report's gather");
+        rf_report_add(rep, rank == 0 ? l->dirs[i] : "", &s);
+        rf_run_deadline_disarm();
         if (st != REFIT_OK) return 1;
     }
     return 0;
@@ -190,9 +199,13 @@ int rf_cmd_run(int argc, char **argv) {
     refit_options opt;
     refit_ctx *ctx = NULL;
     st = parse_ctx_options(&o, &opt);
+    if (st == REFIT_OK && opt.timeout_s > 0) rf_run_deadline_start(opt.timeout_s); /* each rank's own value: */
+    rf_run_deadline_arm(NULL, "refit_create");                                      /* agreed in refit_create */
     if (st == REFIT_OK) st = rf_bind_for_run(rf_opt_str(&o, "bind"));
     if (st == REFIT_OK) st = build_list(&o, rank, &list);
+    if (st == REFIT_OK) rf_run_test_stop("create");
     if (st == REFIT_OK) st = refit_create(&(MPI_Comm){MPI_COMM_WORLD}, &opt, &ctx);
+    rf_run_deadline_disarm();
     int code = 2;
     if (st != REFIT_OK) {
         if (rank == 0) fprintf(stderr, "refit run: %s\n", rf_err_msg());
@@ -207,13 +220,18 @@ int rf_cmd_run(int argc, char **argv) {
                              rep.tp, &rep.floor) != REFIT_OK)
             fprintf(stderr, "refit run: no floor: %s\n", rf_err_msg());
         int failed = run_loads(ctx, &list, &rep, rank);
+        rf_run_test_stop("finish");
+        rf_run_deadline_arm(ctx, "the final dump and finish");
         code = finish(ctx, &o, &rep, rank, failed);
+        rf_run_deadline_disarm();
         rf_report_free(&rep);
         rf_run_guard_attach(NULL, NULL);
         refit_destroy(ctx);
     }
     if (rank == 0 && list.tmpdir[0]) nftw(list.tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     rf_run_guard_stop(); /* a SIGTERM from here on (mpirun ending the job) simply ends the rank */
+    rf_run_deadline_arm(NULL, "MPI_Finalize");
     MPI_Finalize();
+    rf_run_deadline_stop();
     return code;
 }
