@@ -37,6 +37,10 @@ refit_status rf_comm_bcast_blob(rf_comm_t *c, uint8_t **buf, size_t *len);
 /* MIN of a value over all ranks (bucket size agreement). */
 refit_status rf_comm_allreduce_min_u64(rf_comm_t *c, uint64_t *val);
 refit_status rf_comm_barrier(rf_comm_t *c);
+/* Whether a wait of this communicator gave up at its deadline
+ * (rf_comm_set_deadline): its collectives are then unusable for good, and
+ * every later call returns REFIT_ERR_TIMEOUT at once. */
+bool rf_comm_timed_out(const rf_comm_t *c);
 /* Ends the whole job (MPI_Abort) with exit code `code`: the last resort of
  * the watchdog, from its own thread, when a load outlived its timeout. */
 void rf_comm_abort(rf_comm_t *c, int code) __attribute__((noreturn));

@@ -15,6 +15,7 @@ struct rf_comm {
     MPI_Comm world;          /* duplicate of the caller's communicator */
     rf_node_groups_t groups; /* slice groups, split per node (node_groups.h) */
     int rank, size, tp;
+    bool timed_out;
 };
 
 struct rf_comm_req {
@@ -65,6 +66,7 @@ void rf_comm_destroy(rf_comm_t *c) {
 }
 
 int rf_comm_rank(const rf_comm_t *c) { return c->rank; }
+bool rf_comm_timed_out(const rf_comm_t *c) { return c->timed_out; }
 int rf_comm_world(const rf_comm_t *c) { return c->size; }
 int rf_comm_tp(const rf_comm_t *c) { return c->tp; }
 int rf_comm_tp_rank(const rf_comm_t *c) { return c->rank % c->tp; }

@@ -24,7 +24,7 @@ static refit_status fill_tensor(void *user, size_t index, uint8_t *dst, uint64_t
 }
 
 /* "x.weight" -> "x.weight_scale" / "x.weight_scale_inv" (SPEC §4). */
-static void scale_name(const char *param, rf_qscheme_t s, char *out, size_t cap) {
+void rf_scale_name(const char *param, rf_qscheme_t s, char *out, size_t cap) {
     size_t n = strlen(param);
     const char *suffix = rf_q_scale_suffix(s);
     if (n > 7 && !strcmp(param + n - 7, ".weight"))
@@ -45,7 +45,7 @@ static refit_status add_param(rf_st_writer_t *w, dump_fill_t *f, size_t i) {
     char name[RF_NAME_MAX + 16];
     int ndim;
     uint64_t sshape[2];
-    scale_name(p->name, ctx->scheme, name, sizeof name);
+    rf_scale_name(p->name, ctx->scheme, name, sizeof name);
     rf_q_scale_shape(ctx->scheme, p->rows, p->cols, &ndim, sshape);
     RF_CHECK(rf_st_writer_add(w, name, RF_DT_F32, ndim, sshape, NULL));
     f->src[f->n++] = ps->live_scales;

@@ -88,7 +88,8 @@ static void host_destroy(rf_backend_t *b) {
 static const rf_backend_ops_t host_ops = {
     .name = "host", .alloc = host_alloc, .release = host_release, .copy = host_copy, .to_host = host_copy,
     .process = host_process, .collect = host_collect, .transfer = host_transfer, .sync = host_sync,
-    .quant_seconds = host_quant_seconds, .destroy = host_destroy, .abort = NULL};
+    .quant_seconds = host_quant_seconds, .destroy = host_destroy, .abort = NULL,
+    .bind_align = 16, .check_ptr = NULL, .fence = NULL};
 
 refit_status rf_backend_host_create(rf_backend_t **out) {
     rf_backend_t *b = calloc(1, sizeof *b);

@@ -1,0 +1,136 @@
+/* The calls an engine drives (refit.h, "Embedding"): refit_open (R0 + R1 and
+ * the param table), refit_stage (R0..R4 into the shadow, agreed),
+ * refit_commit (B: the pause), refit_abandon, and refit_load = stage +
+ * commit under one watchdog arming. The states: ctx->ps (open),
+ * ctx->staged, ctx->generation (loaded), ctx->timed_out (destroy only). */
+#include <string.h>
+
+#include "ctx_internal.h"
+
+/* A call's start: clear the error; `fresh`: a new generation's figures. */
+static void begin(refit_ctx *ctx, bool fresh) {
+    rf_err_clear();
+    ctx->last_error[0] = '\0';
+    if (!fresh) return;
+    ctx->loading = ctx->generation + 1;
+    memset(&ctx->stats, 0, sizeof ctx->stats);
+    ctx->stats.generation = ctx->loading;
+}
+
+/* A call's end: the status in the stats and, on failure, the message. A
+ * wait that gave up leaves the communicators unusable: destroy only. */
+static refit_status finish(refit_ctx *ctx, refit_status st) {
+    if (st == REFIT_ERR_TIMEOUT || rf_comm_timed_out(ctx->comm)) ctx->timed_out = true;
+    ctx->stats.status = st;
+    ctx->stats.total_seconds = ctx->stats.stage_seconds + ctx->stats.pause_seconds;
+    ctx->stats.peak_model_bytes = ctx->be->mem_peak;
+    if (st != REFIT_OK) {
+        snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg()[0] ? rf_err_msg() : refit_status_str(st));
+        RF_INFO("snap", "generation %lld not committed; live generation stays %lld%s", (long long)ctx->loading,
+                (long long)ctx->generation, ctx->valid ? "" : " (in-place weights now invalid)");
+    }
+    return st;
+}
+
+/* REFIT_ERR_STATE (and the message in last_error) unless `ok`. */
+static refit_status state_error(refit_ctx *ctx, const char *call, const char *why) {
+    refit_status st = rf_error(REFIT_ERR_STATE, "rank %d: %s: %s", rf_comm_rank(ctx->comm), call, why);
+    snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg());
+    return st;
+}
+
+#define TIMED_OUT_WHY "the context timed out earlier: only refit_destroy is allowed"
+
+static void close_checkpoint(refit_ctx *ctx) {
+    rf_sources_close(&ctx->src);
+    rf_ckpt_close(ctx->ckpt); /* unmaps: the checkpoint may change before the next reload */
+    ctx->ckpt = NULL;
+}
+
+refit_status refit_open(refit_ctx *ctx, const char *checkpoint_dir) {
+    begin(ctx, true);
+    if (ctx->timed_out) return state_error(ctx, "refit_open", TIMED_OUT_WHY);
+    if (ctx->ps) return state_error(ctx, "refit_open", "already open (the param table exists)");
+    rf_guard_load_begin(ctx->guard, ctx->loading);
+    double t0 = rf_now();
+    refit_status st = rf_run_steps(ctx, checkpoint_dir, true);
+    if (st == REFIT_OK) st = rf_comm_agree(ctx->comm, rf_param_table(ctx));
+    rf_guard_load_end(ctx->guard);
+    close_checkpoint(ctx);
+    ctx->stats.stage_seconds = rf_now() - t0;
+    return finish(ctx, st);
+}
+
+/* R0..R4 into the shadow (in-place: into live), then every rank agrees. */
+static refit_status stage(refit_ctx *ctx, const char *dir) {
+    double t0 = rf_now();
+    refit_status st = rf_run_steps(ctx, dir, false);
+    double t = rf_now();
+    st = rf_comm_agree(ctx->comm, st); /* staged on every rank or on none */
+    rf_phase_end(ctx, &t, REFIT_PHASE_TRANSFER, 0); /* waiting for the slowest rank's R3 */
+    close_checkpoint(ctx);
+    ctx->staged = st == REFIT_OK;
+    ctx->stats.stage_seconds = rf_now() - t0;
+    return st;
+}
+
+/* B: the commit fault point comes before the vote: after it, a rank must
+ * commit. The staged generation is spent either way. */
+static refit_status commit(refit_ctx *ctx, void *stream) {
+    double t0 = rf_now(), t = t0;
+    rf_guard_phase(ctx->guard, REFIT_PHASE_COMMIT);
+    refit_status st = rf_guard_fault(ctx->guard, REFIT_PHASE_COMMIT, ctx->loading, NULL);
+    st = rf_comm_agree(ctx->comm, st); /* a failure anywhere fails everyone */
+    uint64_t bytes = 0;
+    if (st == REFIT_OK) st = rf_commit(ctx, stream, &bytes);
+    refit_status bst = rf_comm_barrier(ctx->comm);
+    if (st == REFIT_OK) st = bst;
+    ctx->staged = false;
+    rf_phase_end(ctx, &t, REFIT_PHASE_COMMIT, bytes);
+    ctx->stats.pause_seconds = rf_now() - t0;
+    return st;
+}
+
+refit_status refit_stage(refit_ctx *ctx, const char *checkpoint_dir) {
+    begin(ctx, false);
+    if (ctx->timed_out) return state_error(ctx, "refit_stage", TIMED_OUT_WHY);
+    if (ctx->staged) return state_error(ctx, "refit_stage", "a generation is already staged (commit or abandon it)");
+    if (ctx->opt.commit == REFIT_COMMIT_INPLACE)
+        return state_error(ctx, "refit_stage", "in-place commit mode has no shadow: staging would write live bytes "
+                                               "(use refit_load, or shadow mode)");
+    begin(ctx, true);
+    rf_guard_load_begin(ctx->guard, ctx->loading);
+    refit_status st = stage(ctx, checkpoint_dir);
+    rf_guard_load_end(ctx->guard);
+    return finish(ctx, st);
+}
+
+refit_status refit_commit(refit_ctx *ctx, void *cuda_stream) {
+    begin(ctx, false);
+    if (ctx->timed_out) return state_error(ctx, "refit_commit", TIMED_OUT_WHY);
+    if (!ctx->staged) return state_error(ctx, "refit_commit", "nothing staged (call refit_stage first)");
+    rf_guard_load_begin(ctx->guard, ctx->loading);
+    refit_status st = commit(ctx, cuda_stream);
+    rf_guard_load_end(ctx->guard);
+    return finish(ctx, st);
+}
+
+refit_status refit_abandon(refit_ctx *ctx) {
+    begin(ctx, false);
+    if (ctx->timed_out) return state_error(ctx, "refit_abandon", TIMED_OUT_WHY);
+    if (!ctx->staged) return state_error(ctx, "refit_abandon", "nothing staged");
+    ctx->staged = false;
+    return finish(ctx, rf_comm_barrier(ctx->comm));
+}
+
+refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
+    begin(ctx, false);
+    if (ctx->timed_out) return state_error(ctx, "refit_load", TIMED_OUT_WHY);
+    if (ctx->staged) return state_error(ctx, "refit_load", "a generation is staged (commit or abandon it)");
+    begin(ctx, true);
+    rf_guard_load_begin(ctx->guard, ctx->loading);
+    refit_status st = stage(ctx, checkpoint_dir);
+    if (st == REFIT_OK) st = commit(ctx, NULL);
+    rf_guard_load_end(ctx->guard);
+    return finish(ctx, st);
+}
