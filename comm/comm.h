@@ -41,6 +41,11 @@ refit_status rf_comm_barrier(rf_comm_t *c);
  * (rf_comm_set_deadline): its collectives are then unusable for good, and
  * every later call returns REFIT_ERR_TIMEOUT at once. */
 bool rf_comm_timed_out(const rf_comm_t *c);
+/* rf_now() time at which every wait of this communicator gives up with
+ * REFIT_ERR_TIMEOUT (0: none, waits block as long as it takes). */
+void rf_comm_set_deadline(rf_comm_t *c, double deadline);
+/* Whether MPI runs at MPI_THREAD_MULTIPLE (MPI_Query_thread). */
+bool rf_comm_thread_multiple(void);
 /* Ends the whole job (MPI_Abort) with exit code `code`: the last resort of
  * the watchdog, from its own thread, when a load outlived its timeout. */
 void rf_comm_abort(rf_comm_t *c, int code) __attribute__((noreturn));

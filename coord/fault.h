@@ -15,7 +15,7 @@
 
 #include "rf_common.h"
 
-typedef enum { RF_FAULT_NONE = 0, RF_FAULT_ERROR, RF_FAULT_CRASH, RF_FAULT_HANG, RF_FAULT_NOMEM } rf_fault_kind_t;
+typedef enum { RF_FAULT_NONE = 0, RF_FAULT_ERROR, RF_FAULT_CRASH, RF_FAULT_HANG, RF_FAULT_NOMEM, RF_FAULT_STALL } rf_fault_kind_t;
 
 typedef struct {
     rf_fault_kind_t kind; /* NONE: no fault configured */
@@ -23,6 +23,7 @@ typedef struct {
     refit_phase phase;
     int64_t generation;
     bool fired;           /* an error fires once: a retry of the same load then succeeds */
+    double stall_s;       /* STALL ("stall=SECONDS"): the rank stops that long, then goes on */
     char spec[64];        /* as given, for messages */
 } rf_fault_t;
 
@@ -36,7 +37,8 @@ const char *rf_fault_kind_name(rf_fault_kind_t k);
 /* Called by rank `rank` as phase `ph` of generation `gen` starts. When the
  * fault matches: error -> returns REFIT_ERR_INTERNAL "injected fault: ..."
  * naming the phase and `what` (param or file, may be NULL), once; crash ->
- * abort(); hang -> never returns. Otherwise REFIT_OK. */
+ * abort(); hang -> never returns; stall=S -> sleeps S seconds, then REFIT_OK
+ * (a peer that stops past the timeout and comes back). Otherwise REFIT_OK. */
 refit_status rf_fault_point(rf_fault_t *f, int rank, refit_phase ph, int64_t gen, const char *what);
 /* Called by rank `rank` at an allocation of R2 in generation `gen`: when a
  * nomem fault matches, returns REFIT_ERR_NOMEM "injected fault: nomem ..."

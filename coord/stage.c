@@ -7,6 +7,25 @@
 
 #include "ctx_internal.h"
 
+static double timeout_of(const refit_ctx *ctx) {
+    return ctx->opt.timeout_s == 0 ? RF_DEFAULT_TIMEOUT_S : ctx->opt.timeout_s;
+}
+
+/* Around a collective call: the watchdog (abort mode: it ends the job;
+ * return mode: it unblocks the backend) and, in return mode, the deadline
+ * every MPI wait gives up at. */
+static void arm(refit_ctx *ctx) {
+    rf_guard_load_begin(ctx->guard, ctx->loading);
+    double t = timeout_of(ctx);
+    bool ret = ctx->opt.on_timeout == REFIT_ON_TIMEOUT_RETURN && t > 0;
+    rf_comm_set_deadline(ctx->comm, ret ? rf_now() + t : 0);
+}
+
+static void disarm(refit_ctx *ctx) {
+    rf_comm_set_deadline(ctx->comm, 0);
+    rf_guard_load_end(ctx->guard);
+}
+
 /* A call's start: clear the error; `fresh`: a new generation's figures. */
 static void begin(refit_ctx *ctx, bool fresh) {
     rf_err_clear();
@@ -20,7 +39,12 @@ static void begin(refit_ctx *ctx, bool fresh) {
 /* A call's end: the status in the stats and, on failure, the message. A
  * wait that gave up leaves the communicators unusable: destroy only. */
 static refit_status finish(refit_ctx *ctx, refit_status st) {
-    if (st == REFIT_ERR_TIMEOUT || rf_comm_timed_out(ctx->comm)) ctx->timed_out = true;
+    if (st == REFIT_ERR_TIMEOUT || rf_comm_timed_out(ctx->comm) || rf_guard_fired(ctx->guard)) {
+        ctx->timed_out = true;
+        if (st != REFIT_ERR_TIMEOUT) /* e.g. NCCL aborted by the watchdog, or a peer's relayed cause */
+            st = rf_error_replace(REFIT_ERR_TIMEOUT, "rank %d: timed out (timeout %.1f s): %s", rf_comm_rank(ctx->comm),
+                                  timeout_of(ctx), rf_err_msg()[0] ? rf_err_msg() : refit_status_str(st));
+    }
     ctx->stats.status = st;
     ctx->stats.total_seconds = ctx->stats.stage_seconds + ctx->stats.pause_seconds;
     ctx->stats.peak_model_bytes = ctx->be->mem_peak;
@@ -51,11 +75,11 @@ refit_status refit_open(refit_ctx *ctx, const char *checkpoint_dir) {
     begin(ctx, true);
     if (ctx->timed_out) return state_error(ctx, "refit_open", TIMED_OUT_WHY);
     if (ctx->ps) return state_error(ctx, "refit_open", "already open (the param table exists)");
-    rf_guard_load_begin(ctx->guard, ctx->loading);
+    arm(ctx);
     double t0 = rf_now();
     refit_status st = rf_run_steps(ctx, checkpoint_dir, true);
     if (st == REFIT_OK) st = rf_comm_agree(ctx->comm, rf_param_table(ctx));
-    rf_guard_load_end(ctx->guard);
+    disarm(ctx);
     close_checkpoint(ctx);
     ctx->stats.stage_seconds = rf_now() - t0;
     return finish(ctx, st);
@@ -99,9 +123,9 @@ refit_status refit_stage(refit_ctx *ctx, const char *checkpoint_dir) {
         return state_error(ctx, "refit_stage", "in-place commit mode has no shadow: staging would write live bytes "
                                                "(use refit_load, or shadow mode)");
     begin(ctx, true);
-    rf_guard_load_begin(ctx->guard, ctx->loading);
+    arm(ctx);
     refit_status st = stage(ctx, checkpoint_dir);
-    rf_guard_load_end(ctx->guard);
+    disarm(ctx);
     return finish(ctx, st);
 }
 
@@ -109,9 +133,9 @@ refit_status refit_commit(refit_ctx *ctx, void *cuda_stream) {
     begin(ctx, false);
     if (ctx->timed_out) return state_error(ctx, "refit_commit", TIMED_OUT_WHY);
     if (!ctx->staged) return state_error(ctx, "refit_commit", "nothing staged (call refit_stage first)");
-    rf_guard_load_begin(ctx->guard, ctx->loading);
+    arm(ctx);
     refit_status st = commit(ctx, cuda_stream);
-    rf_guard_load_end(ctx->guard);
+    disarm(ctx);
     return finish(ctx, st);
 }
 
@@ -120,7 +144,10 @@ refit_status refit_abandon(refit_ctx *ctx) {
     if (ctx->timed_out) return state_error(ctx, "refit_abandon", TIMED_OUT_WHY);
     if (!ctx->staged) return state_error(ctx, "refit_abandon", "nothing staged");
     ctx->staged = false;
-    return finish(ctx, rf_comm_barrier(ctx->comm));
+    arm(ctx);
+    refit_status st = rf_comm_barrier(ctx->comm);
+    disarm(ctx);
+    return finish(ctx, st);
 }
 
 refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
@@ -128,9 +155,9 @@ refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
     if (ctx->timed_out) return state_error(ctx, "refit_load", TIMED_OUT_WHY);
     if (ctx->staged) return state_error(ctx, "refit_load", "a generation is staged (commit or abandon it)");
     begin(ctx, true);
-    rf_guard_load_begin(ctx->guard, ctx->loading);
+    arm(ctx);
     refit_status st = stage(ctx, checkpoint_dir);
     if (st == REFIT_OK) st = commit(ctx, NULL);
-    rf_guard_load_end(ctx->guard);
+    disarm(ctx);
     return finish(ctx, st);
 }

@@ -19,3 +19,8 @@ foreach(np 1 2)
   set_tests_properties(embed_badbind_np${np} PROPERTIES LABELS mpi TIMEOUT 300
                        ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
 endforeach()
+foreach(np 2 4)
+  add_test(NAME embed_hang_np${np} COMMAND bash ${RF_TEST_DIR}/embed/check_hang.sh $<TARGET_FILE:test_embed> ${np})
+  set_tests_properties(embed_hang_np${np} PROPERTIES LABELS mpi TIMEOUT 300
+                       ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
+endforeach()
