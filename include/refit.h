@@ -148,9 +148,18 @@ refit_status refit_last_stats(const refit_ctx *ctx, refit_load_stats *out);
  * invalid). The context is in "timed out": every call but refit_destroy and
  * the accessors returns REFIT_ERR_STATE. With REFIT_ON_TIMEOUT_ABORT the
  * job ends with exit code 124 as described at timeout_s (the refit command's
- * choice). Either mode needs MPI_THREAD_MULTIPLE when timeout_s >= 0 (the
- * watchdog thread calls MPI): refit_create fails with REFIT_ERR_INVALID_ARG
- * when MPI was initialized with less. */
+ * choice). How return works: every MPI wait of the protocol is a
+ * non-blocking collective finished by an MPI_Test loop against the deadline
+ * (refit calls MPI from the calling thread only); on cuda the watchdog
+ * thread aborts the NCCL communicator (ncclCommAbort) at the deadline so the
+ * device waits end too. Requests a timeout leaves pending are leaked with
+ * their buffers and communicators on purpose (MPI cannot cancel a
+ * collective); refit_destroy then frees everything else and never waits on
+ * a peer. MPI thread level: abort mode (with timeout_s >= 0) needs
+ * MPI_THREAD_MULTIPLE, because its watchdog thread calls MPI_Abort while the
+ * main thread may be inside MPI; refit_create fails with
+ * REFIT_ERR_INVALID_ARG naming MPI_Init_thread when MPI runs at a lower
+ * level. Return mode works at any level. */
 typedef enum { REFIT_ON_TIMEOUT_RETURN = 0, REFIT_ON_TIMEOUT_ABORT = 1 } refit_on_timeout;
 
 typedef enum { REFIT_DTYPE_BF16 = 1, REFIT_DTYPE_F8_E4M3 = 2, REFIT_DTYPE_F32 = 3 } refit_dtype;

@@ -24,3 +24,13 @@ foreach(np 2 4)
   set_tests_properties(embed_hang_np${np} PROPERTIES LABELS mpi TIMEOUT 300
                        ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
 endforeach()
+
+# The GPU embedding test (tests/gpu/test_embed_cuda.c, registered by the GPU
+# loop with label gpu): also the whole protocol, the synthetic checkpoints
+# and, in CUDA builds, its checksum kernel.
+if(TARGET test_embed_cuda)
+  target_link_libraries(test_embed_cuda PRIVATE rf_coord refit_tools)
+  if(REFIT_HAVE_CUDA)
+    target_sources(test_embed_cuda PRIVATE ${RF_TEST_DIR}/gpu/embed_checksum.cu)
+  endif()
+endif()
