@@ -73,6 +73,9 @@ refit_status refit_create(const void *mpi_comm, const refit_options *opt, refit_
     if (!rf_q_scheme_parse(ctx->opt.quant, &ctx->scheme))
         st = rf_error(REFIT_ERR_INVALID_ARG, "unknown quant scheme '%s' (fp8-tensor, fp8-row, fp8-block, none)",
                       ctx->opt.quant);
+    if (st == REFIT_OK && ctx->opt.moe != REFIT_MOE_TP && ctx->opt.moe != REFIT_MOE_EP)
+        st = rf_error(REFIT_ERR_INVALID_ARG, "unknown MoE mode %d (REFIT_MOE_TP, REFIT_MOE_EP)", (int)ctx->opt.moe);
+    ctx->moe = ctx->opt.moe == REFIT_MOE_EP ? RF_MOE_EP : RF_MOE_TP;
     int world = 0;
     if (st == REFIT_OK) {
         st = rf_comm_create(mpi_comm, 1, &ctx->comm); /* probe world size first */
@@ -106,8 +109,9 @@ refit_status refit_create(const void *mpi_comm, const refit_options *opt, refit_
         refit_destroy(ctx);
         return st;
     }
-    RF_INFO("snap", "context: world %d, tp %d, scheme %s, backend %s, bucket %llu bytes", world, tp,
-            rf_q_scheme_name(ctx->scheme), ctx->be->ops->name, (unsigned long long)ctx->bucket);
+    RF_INFO("snap", "context: world %d, tp %d, scheme %s, --moe %s, backend %s, bucket %llu bytes", world, tp,
+            rf_q_scheme_name(ctx->scheme), rf_moe_mode_name(ctx->moe), ctx->be->ops->name,
+            (unsigned long long)ctx->bucket);
     *out = ctx;
     return REFIT_OK;
 }

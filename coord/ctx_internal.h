@@ -35,6 +35,7 @@ struct refit_ctx {
     rf_backend_t *be;
     refit_options opt;
     rf_qscheme_t scheme;
+    rf_moe_mode_t moe; /* --moe: how expert params split (SPEC §3a) */
     uint64_t bucket;
 
     rf_snap_t *snap;    /* every rank's copy, checked by digest each reload */
@@ -78,6 +79,10 @@ refit_status rf_run_steps(refit_ctx *ctx, const char *dir, bool snapshot_only);
 void rf_phase_end(refit_ctx *ctx, double *t, refit_phase ph, uint64_t bytes);
 /* dump.c: "x.weight" -> "x.weight_scale" (tensor, row) / "x.weight_scale_inv" (block). */
 void rf_scale_name(const char *param, rf_qscheme_t s, char *out, size_t cap);
+/* dump.c: param p's shape on this rank (expert params 3-D, fp8-block experts
+ * padded, SPEC §3a) and, when quantized, its scales' (sndim 0 otherwise). */
+void rf_param_shapes(refit_ctx *ctx, const rf_param_t *p, int *ndim, uint64_t shape[3], int *sndim,
+                     uint64_t sshape[3]);
 /* transfer.c: R3 + R4; *moved = bytes this rank moved. */
 refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved);
 /* Where param i's data / scales live for the generation being loaded. */

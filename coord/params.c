@@ -16,12 +16,10 @@ refit_status rf_param_table(refit_ctx *ctx) {
     for (size_t i = 0; i < s->n_params; i++) {
         const rf_param_t *p = &s->params[i];
         rf_pstate_t *ps = &ctx->ps[i];
-        bool q = rf_snap_param_quantized(s, p);
-        uint64_t elems = (uint64_t)p->rows * (uint64_t)p->cols;
-        ps->data_bytes = q ? elems : elems * 2;
-        ps->scale_bytes = q ? rf_q_scale_count(ctx->scheme, p->rows, p->cols) * sizeof(float) : 0;
+        /* this rank's share: under --moe ep its own experts; fp8-block experts padded (SPEC §3a) */
+        rf_snap_param_sizes(s, p, rf_comm_tp_rank(ctx->comm), &ps->data_bytes, &ps->scale_bytes);
         ps->quantized_gen = ps->received_gen = -1;
-        if (q) rf_scale_name(p->name, ctx->scheme, ps->scale_name, sizeof ps->scale_name);
+        if (ps->scale_bytes) rf_scale_name(p->name, ctx->scheme, ps->scale_name, sizeof ps->scale_name);
     }
     return REFIT_OK;
 }
@@ -67,17 +65,18 @@ static refit_status info_get(refit_ctx *ctx, size_t index, refit_param_info *out
     const rf_pstate_t *ps = &ctx->ps[index];
     bool q = ps->scale_bytes > 0;
     *out = (refit_param_info){.name = p->name, .dtype = q ? REFIT_DTYPE_F8_E4M3 : REFIT_DTYPE_BF16,
-                              .ndim = p->ndim, .layout = rf_layout_name(p->layout),
-                              .data = ps->live, .scales = ps->live_scales, .data_bytes = ps->data_bytes,
-                              .scale_bytes = ps->scale_bytes, .generation = ctx->generation, .bound = ps->bound};
-    out->shape[0] = p->rows;
-    if (p->ndim > 1) out->shape[1] = p->cols;
+                              .layout = rf_layout_name(p->layout), .data = ps->live, .scales = ps->live_scales,
+                              .data_bytes = ps->data_bytes, .scale_bytes = ps->scale_bytes,
+                              .generation = ctx->generation, .bound = ps->bound};
+    uint64_t shape[3] = {0, 0, 0}, sshape[3] = {0, 0, 0};
+    int sndim = 0;
+    rf_param_shapes(ctx, p, &out->ndim, shape, &sndim, sshape);
+    for (int d = 0; d < out->ndim && d < 3; d++) out->shape[d] = (int64_t)shape[d];
     if (q) {
-        uint64_t sshape[2] = {0, 0};
         out->scale_name = ps->scale_name;
         out->scale_dtype = REFIT_DTYPE_F32;
-        rf_q_scale_shape(ctx->scheme, p->rows, p->cols, &out->scale_ndim, sshape);
-        for (int d = 0; d < out->scale_ndim && d < 2; d++) out->scale_shape[d] = (int64_t)sshape[d];
+        out->scale_ndim = sndim;
+        for (int d = 0; d < sndim && d < 3; d++) out->scale_shape[d] = (int64_t)sshape[d];
     }
     return REFIT_OK;
 }

@@ -56,9 +56,10 @@ static refit_status allocate(refit_ctx *ctx) {
         RF_CHECK(alloc_param(ctx, i));
     }
     RF_CHECK(rf_plan_build(s->params, s->n_params, s->tp, ctx->bucket, &ctx->plan));
+    int r = rf_comm_tp_rank(ctx->comm);
     for (size_t i = 0; i < s->n_params; i++)
-        if (rf_snap_param_quantized(s, &s->params[i]) && rf_param_bf16_bytes(&s->params[i]) > ctx->staging_bytes)
-            ctx->staging_bytes = rf_param_bf16_bytes(&s->params[i]);
+        if (rf_snap_param_quantized(s, &s->params[i]) && rf_param_bf16_bytes(&s->params[i], s->tp, r) > ctx->staging_bytes)
+            ctx->staging_bytes = rf_param_bf16_bytes(&s->params[i], s->tp, r);
     if (ctx->staging_bytes) RF_CHECK(ctx->be->ops->alloc(ctx->be, ctx->staging_bytes, &ctx->staging));
     ctx->allocated = true;
     return REFIT_OK;

@@ -43,6 +43,12 @@ typedef enum { REFIT_COMMIT_SHADOW = 0, REFIT_COMMIT_INPLACE } refit_commit_mode
 /* cuda data plane: scatter = each bucket sent (ncclSend/Recv) only to the
  * ranks whose slice it holds; bcast = ncclBroadcast to every rank. */
 typedef enum { REFIT_TRANSFER_SCATTER = 0, REFIT_TRANSFER_BCAST } refit_transfer;
+/* Mixture-of-Experts models (SPEC §3a): tp = every rank holds every expert,
+ * cut on the intermediate dim (vLLM's default); ep = each rank holds whole
+ * experts, contiguous, the remainder to the first ranks (vLLM
+ * enable_expert_parallel); attention and dense layers stay tensor-parallel.
+ * Dense models ignore it. */
+typedef enum { REFIT_MOE_TP = 0, REFIT_MOE_EP } refit_moe_mode;
 
 typedef struct refit_options {
     int tp;                   /* tensor-parallel size; 0 = world size */
@@ -51,6 +57,7 @@ typedef struct refit_options {
     uint64_t bucket_bytes;    /* staging bucket size, agreed as the MIN over ranks; 0 = 32 MiB */
     refit_commit_mode commit; /* shadow: all-or-nothing; inplace: failure marks the model invalid */
     refit_transfer transfer;  /* cuda backend's data plane (default scatter: measured faster) */
+    refit_moe_mode moe;       /* how expert params split over the tp ranks (default tp) */
     /* Seconds a refit_load may take; 0 = 60, < 0 = no limit. A load still
      * running then (a rank hung or died) ends the MPI job with exit code 124
      * within this time, after each rank reports its phase on stderr: an MPI

@@ -104,6 +104,10 @@ static refit_status parse_ctx_options(const rf_opts_t *o, refit_options *opt) {
     if (!strcmp(t, "scatter")) opt->transfer = REFIT_TRANSFER_SCATTER;
     else if (!strcmp(t, "bcast")) opt->transfer = REFIT_TRANSFER_BCAST;
     else return rf_error(REFIT_ERR_INVALID_ARG, "--transfer '%s': expected scatter or bcast", t);
+    const char *m = rf_opt_str(o, "moe");
+    if (!strcmp(m, "tp")) opt->moe = REFIT_MOE_TP;
+    else if (!strcmp(m, "ep")) opt->moe = REFIT_MOE_EP;
+    else return rf_error(REFIT_ERR_INVALID_ARG, "--moe '%s': expected tp or ep", m);
     if (!strcmp(c, "shadow")) opt->commit = REFIT_COMMIT_SHADOW;
     else if (!strcmp(c, "inplace")) opt->commit = REFIT_COMMIT_INPLACE;
     else return rf_error(REFIT_ERR_INVALID_ARG, "--commit '%s': expected shadow or inplace", c);

@@ -18,6 +18,9 @@ static const rf_opt_def_t table[] = {
     {"reloads", "K", "0", RUN, false, "reload the last checkpoint K more times"},
     {"tp", "N", NULL, RUN | PLN, false, "tensor-parallel size (default: world size; plan: 1)"},
     {"quant", "SCHEME", "fp8-tensor", RUN | PLN, false, "fp8-tensor | fp8-row | fp8-block | none"},
+    {"moe", "MODE", "tp", RUN | PLN, false,
+     "MoE models: tp (every rank holds every expert, cut on the intermediate dim) | ep (each rank "
+     "holds whole experts; attention and dense layers stay tensor-parallel)"},
     {"backend", "NAME", "auto", RUN, false, "auto | host | cuda (auto: cuda when a GPU is usable)"},
     {"commit", "MODE", "shadow", RUN, false,
      "shadow (all-or-nothing) | inplace (no shadow copy; a failure marks the model invalid)"},

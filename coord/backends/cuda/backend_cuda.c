@@ -11,6 +11,7 @@
 #include "backend_cuda.h"
 #include "cuda_device.h"
 #include "quant_cuda.h"
+#include "quant_moe_cuda.h"
 
 bool rf_backend_cuda_available(void) { return rf_dev_count() > 0; }
 
@@ -130,12 +131,32 @@ static refit_status cu_to_host(rf_backend_t *b, void *host_dst, const void *src,
     return REFIT_OK;
 }
 
-/* Workspaces and timing events for n params (grown once, on the first load). */
-static refit_status ensure_ws(rf_cuda_t *c, size_t n) {
+/* Workspace bytes of param p on this rank: an expert param's grouped
+ * kernels need the most over the schemes (the scheme is the context's, not
+ * known here), any other param the dense kernels' fixed size. */
+static uint64_t ws_bytes(const rf_xfer_t *x, const rf_param_t *p) {
+    if (!rf_param_is_expert(p)) return RF_QCU_WORKSPACE_BYTES;
+    rf_q_moe_t m = rf_param_moe_desc(p, x->tp, rf_comm_tp_rank(x->comm));
+    uint64_t most = RF_QCU_WORKSPACE_BYTES;
+    for (int s = 0; s < RF_Q_COUNT; s++) {
+        uint64_t w = rf_qcu_moe_workspace_bytes((rf_qscheme_t)s, &m);
+        if (w > most) most = w;
+    }
+    return most;
+}
+
+/* Workspaces and timing events for the params of x (made once, on the
+ * first load: the params never change). */
+static refit_status ensure_ws(rf_cuda_t *c, const rf_xfer_t *x) {
+    size_t n = x->n_params;
     if (c->ws_params >= n) return REFIT_OK;
     if (c->d_ws) return rf_error(REFIT_ERR_INTERNAL, "param count grew from %zu to %zu", c->ws_params, n);
-    CUDA_CHECK(cudaMalloc(&c->d_ws, n * RF_QCU_WORKSPACE_BYTES), "workspace");
-    c->h_ws = malloc(n * RF_QCU_WORKSPACE_BYTES);
+    c->ws_off = malloc((n + 1) * sizeof *c->ws_off);
+    if (!c->ws_off) return rf_error(REFIT_ERR_NOMEM, "workspace table");
+    c->ws_off[0] = 0;
+    for (size_t i = 0; i < n; i++) c->ws_off[i + 1] = c->ws_off[i] + ws_bytes(x, &x->params[i]);
+    CUDA_CHECK(cudaMalloc(&c->d_ws, c->ws_off[n]), "workspace");
+    c->h_ws = malloc(c->ws_off[n]);
     c->ev_q = calloc(2 * n, sizeof *c->ev_q);
     c->q_used = calloc(n, sizeof *c->q_used);
     if (!c->h_ws || !c->ev_q || !c->q_used) return rf_error(REFIT_ERR_NOMEM, "workspace table");
@@ -144,14 +165,36 @@ static refit_status ensure_ws(rf_cuda_t *c, size_t n) {
     return REFIT_OK;
 }
 
+/* Param `param`'s workspace; NULL (an internal error) when it has none. */
+static void *param_ws(rf_cuda_t *c, size_t param, size_t *bytes) {
+    if (param >= c->ws_params) return NULL;
+    *bytes = (size_t)(c->ws_off[param + 1] - c->ws_off[param]);
+    return (uint8_t *)c->d_ws + c->ws_off[param];
+}
+
 static refit_status cu_process(rf_backend_t *b, size_t param, rf_qscheme_t s, const void *x, int64_t rows,
                                int64_t cols, void *out, void *scales) {
     rf_cuda_t *c = state(b);
-    if (param >= c->ws_params) return rf_error(REFIT_ERR_INTERNAL, "param %zu has no workspace", param);
-    void *ws = (uint8_t *)c->d_ws + param * RF_QCU_WORKSPACE_BYTES;
+    size_t wsb = 0;
+    void *ws = param_ws(c, param, &wsb);
+    if (!ws) return rf_error(REFIT_ERR_INTERNAL, "param %zu has no workspace", param);
     CUDA_CHECK(cudaEventRecord(c->ev_q[2 * param], c->s_comp), "event");
     if (s == RF_Q_NONE) RF_CHECK(rf_qcu_scan(x, rows * cols, ws, c->s_comp));
     else RF_CHECK(rf_qcu_quantize(s, x, rows, cols, out, scales, ws, RF_QCU_WORKSPACE_BYTES, c->s_comp));
+    CUDA_CHECK(cudaEventRecord(c->ev_q[2 * param + 1], c->s_comp), "event");
+    c->q_used[param] = true;
+    return REFIT_OK;
+}
+
+/* All local experts of the param in one grouped launch (SPEC §3a). */
+static refit_status cu_process_experts(rf_backend_t *b, size_t param, rf_qscheme_t s, const rf_q_moe_t *m,
+                                       const void *x, void *out, void *scales) {
+    rf_cuda_t *c = state(b);
+    size_t wsb = 0;
+    void *ws = param_ws(c, param, &wsb);
+    if (!ws) return rf_error(REFIT_ERR_INTERNAL, "param %zu has no workspace", param);
+    CUDA_CHECK(cudaEventRecord(c->ev_q[2 * param], c->s_comp), "event");
+    RF_CHECK(rf_qcu_moe_quantize(s, m, x, out, scales, ws, wsb, c->s_comp));
     CUDA_CHECK(cudaEventRecord(c->ev_q[2 * param + 1], c->s_comp), "event");
     c->q_used[param] = true;
     return REFIT_OK;
@@ -162,12 +205,12 @@ static refit_status cu_collect(rf_backend_t *b, size_t *bad_param, int64_t *bad_
     *bad_param = SIZE_MAX;
     CUDA_CHECK(cudaStreamSynchronize(c->s_comp), "waiting for quantization");
     if (!c->ws_params) return REFIT_OK;
-    CUDA_CHECK(cudaMemcpy(c->h_ws, c->d_ws, c->ws_params * RF_QCU_WORKSPACE_BYTES, cudaMemcpyDeviceToHost),
+    CUDA_CHECK(cudaMemcpy(c->h_ws, c->d_ws, c->ws_off[c->ws_params], cudaMemcpyDeviceToHost),
                   "reading NaN/Inf flags");
     for (size_t i = 0; i < c->ws_params; i++) {
         if (!c->q_used[i]) continue;
         bool is_inf = false;
-        int64_t bad = rf_qcu_ws_first_bad(c->h_ws + i * RF_QCU_WORKSPACE_BYTES, &is_inf);
+        int64_t bad = rf_qcu_ws_first_bad(c->h_ws + c->ws_off[i], &is_inf);
         if (bad >= 0) {
             *bad_param = i;
             *bad_elem = bad;
@@ -192,7 +235,7 @@ static double cu_quant_seconds(rf_backend_t *b) {
 }
 
 static refit_status cu_transfer(rf_backend_t *b, const rf_xfer_t *x, uint64_t *bytes_moved) {
-    RF_CHECK(ensure_ws(state(b), x->n_params));
+    RF_CHECK(ensure_ws(state(b), x));
     return rf_xfer_cuda_run(b, x, bytes_moved);
 }
 
@@ -216,6 +259,7 @@ static void cu_destroy(rf_backend_t *b) {
             if (c->ev_q[i] && cudaEventDestroy(c->ev_q[i]) != cudaSuccess) (void)cudaGetLastError();
         if (c->d_ws && cudaFree(c->d_ws) != cudaSuccess) (void)cudaGetLastError();
         free(c->h_ws);
+        free(c->ws_off);
         free(c->ev_q);
         free(c->q_used);
         cudaStream_t streams[] = {c->s_h2d, c->s_nccl, c->s_comp};
@@ -260,7 +304,7 @@ static refit_status cu_init(rf_cuda_t *c) {
 
 static const rf_backend_ops_t cuda_ops = {
     .name = "cuda", .alloc = cu_alloc_tracked, .release = cu_release, .copy = cu_copy, .to_host = cu_to_host,
-    .process = cu_process, .collect = cu_collect, .transfer = cu_transfer, .sync = cu_sync,
+    .process = cu_process, .process_experts = cu_process_experts, .collect = cu_collect, .transfer = cu_transfer, .sync = cu_sync,
     .quant_seconds = cu_quant_seconds, .abort = cu_abort, .destroy = cu_destroy,
     .bind_align = 256, .check_ptr = cu_check_ptr, .fence = cu_fence};
 
