@@ -13,7 +13,7 @@
 void refit_options_default(refit_options *opt) {
     *opt = (refit_options){.tp = 0, .quant = "fp8-tensor", .backend = REFIT_BACKEND_AUTO,
                            .bucket_bytes = 0, .commit = REFIT_COMMIT_SHADOW,
-                           .timeout_s = RF_DEFAULT_TIMEOUT_S};
+                           .timeout_s = RF_DEFAULT_TIMEOUT_S, .on_timeout = REFIT_ON_TIMEOUT_RETURN};
 }
 
 const char *refit_phase_name(refit_phase ph) {

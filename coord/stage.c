@@ -39,11 +39,16 @@ static void begin(refit_ctx *ctx, bool fresh) {
 /* A call's end: the status in the stats and, on failure, the message. A
  * wait that gave up leaves the communicators unusable: destroy only. */
 static refit_status finish(refit_ctx *ctx, refit_status st) {
-    if (st == REFIT_ERR_TIMEOUT || rf_comm_timed_out(ctx->comm) || rf_guard_fired(ctx->guard)) {
+    /* the watchdog aborted the backend (cuda: NCCL), or an MPI wait gave up */
+    bool aborted = rf_guard_fired(ctx->guard) && ctx->be->ops->abort;
+    if (st == REFIT_ERR_TIMEOUT || rf_comm_timed_out(ctx->comm) || aborted) {
         ctx->timed_out = true;
-        if (st != REFIT_ERR_TIMEOUT) /* e.g. NCCL aborted by the watchdog, or a peer's relayed cause */
+        if (st != REFIT_OK && st != REFIT_ERR_TIMEOUT) { /* e.g. NCCL's error after the abort, a relayed cause */
+            char why[1024]; /* the message is rewritten in place: copy it first */
+            snprintf(why, sizeof why, "%s", rf_err_msg()[0] ? rf_err_msg() : refit_status_str(st));
             st = rf_error_replace(REFIT_ERR_TIMEOUT, "rank %d: timed out (timeout %.1f s): %s", rf_comm_rank(ctx->comm),
-                                  timeout_of(ctx), rf_err_msg()[0] ? rf_err_msg() : refit_status_str(st));
+                                  timeout_of(ctx), why);
+        }
     }
     ctx->stats.status = st;
     ctx->stats.total_seconds = ctx->stats.stage_seconds + ctx->stats.pause_seconds;

@@ -148,9 +148,11 @@ refit_status refit_last_stats(const refit_ctx *ctx, refit_load_stats *out);
  * bytes.
  *
  * Timeouts: with on_timeout = REFIT_ON_TIMEOUT_RETURN (the library's
- * default) a refit_load, refit_stage or refit_commit that runs past
- * timeout_s returns REFIT_ERR_TIMEOUT on every rank still running, within
- * timeout_s, and the process survives. The live weights then hold the last
+ * default) a collective call of this section (refit_open, refit_stage,
+ * refit_commit, refit_abandon, refit_load) that runs past timeout_s, counted
+ * from its start on each rank, returns REFIT_ERR_TIMEOUT on every rank still
+ * running, at timeout_s (a rank that was itself stalled returns as soon as
+ * it runs again), and the process survives. The live weights then hold the last
  * committed generation (shadow mode; a timed-out in-place load leaves them
  * invalid). The context is in "timed out": every call but refit_destroy and
  * the accessors returns REFIT_ERR_STATE. With REFIT_ON_TIMEOUT_ABORT the
@@ -180,10 +182,12 @@ typedef struct refit_param_info {
     refit_dtype dtype;         /* F8_E4M3 when quantized, else BF16 */
     int ndim;                  /* 1..3 */
     int64_t shape[3];          /* rank-local shape, row-major; unused entries 0 */
-    const char *layout;        /* tensor-parallel layout: replicated, vocab, qkv, row, merged */
-    const char *scale_name;    /* name + "_scale" when quantized, else NULL */
+    const char *layout;        /* tensor-parallel layout, e.g. replicated, vocab, qkv, row, merged */
+    const char *scale_name;    /* quantized: "x.weight" -> "x.weight_scale" (fp8-tensor, fp8-row) or
+                                  "x.weight_scale_inv" (fp8-block), as in the dumps (SPEC §4); else NULL */
     refit_dtype scale_dtype;   /* F32 when quantized, else 0 */
-    int scale_ndim;            /* fp8-tensor: 1 [1]; fp8-row: 2 [rows, 1]; fp8-block: 2 [ceil(rows/128), ceil(cols/128)] */
+    int scale_ndim;            /* fp8-tensor: 1 [1]; fp8-row: 2 [rows, 1]; fp8-block: 2 [ceil(rows/128),
+                                  ceil(cols/128)]; expert params (3-D data): 3-D, SPEC §3a */
     int64_t scale_shape[3];
     void *data;                /* live data: the bound buffer, or refit's own (NULL until the first stage or load) */
     void *scales;              /* live scales, likewise; NULL when not quantized */
@@ -206,7 +210,9 @@ size_t refit_param_count(const refit_ctx *ctx);
 /* Local: index of the param named `vllm_name`; REFIT_ERR_INVALID_ARG
  * ("unknown param NAME") when none, REFIT_ERR_STATE when created. */
 refit_status refit_param_find(refit_ctx *ctx, const char *vllm_name, size_t *index);
-/* Local: fills *out for param `index` (REFIT_ERR_INVALID_ARG past the count). */
+/* Local: fills *out for param `index` (REFIT_ERR_INVALID_ARG past the count).
+ * (Named _get: refit_param_info is the struct.) Valid from refit_open on;
+ * data/scales are NULL for unbound params until the first stage or load. */
 refit_status refit_param_info_get(refit_ctx *ctx, size_t index, refit_param_info *out);
 
 /* Local, state open, before the first stage or load, shadow commit mode
