@@ -10,7 +10,7 @@ make_model llama 31 "$WORK/g0"
 make_model llama 32 "$WORK/gx"
 make_model llama 33 "$WORK/g1"
 if mpirun_np "$NP" "$PROG" serve "$WORK/g0" "$WORK/gx" "$WORK/g1" "$TP" "$WORK/dump" >"$WORK/log" 2>&1; then
-  pass "np $NP tp $TP: bound, staged while reading, committed ($(grep -m1 'full reads' "$WORK/log"))"
+  pass "np $NP tp $TP: bound, staged while reading, committed ($(grep -m1 "full reads" "$WORK/log"))"
 else
   fail "np $NP tp $TP: serve"; cat "$WORK/log"
 fi
