@@ -119,9 +119,14 @@ refit_status rf_dump_local(refit_ctx *ctx, const char *dir) {
 
 refit_status refit_dump(refit_ctx *ctx, const char *dir) {
     rf_err_clear();
-    rf_guard_live_lock(ctx->guard); /* not at once with a dying rank's emergency dump */
-    refit_status st = rf_dump_local(ctx, dir);
-    rf_guard_live_unlock(ctx->guard, ctx->generation);
+    int saved;
+    refit_status st = rf_ctx_device_enter(ctx, &saved); /* refit.h: the caller's device back on return */
+    if (st == REFIT_OK) {
+        rf_guard_live_lock(ctx->guard); /* not at once with a dying rank's emergency dump */
+        st = rf_dump_local(ctx, dir);
+        rf_guard_live_unlock(ctx->guard, ctx->generation);
+    }
+    rf_ctx_device_leave(ctx, saved);
     st = rf_comm_agree(ctx->comm, st);
     if (st != REFIT_OK) snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg());
     return st;

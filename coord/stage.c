@@ -76,7 +76,7 @@ static void close_checkpoint(refit_ctx *ctx) {
     ctx->ckpt = NULL;
 }
 
-refit_status refit_open(refit_ctx *ctx, const char *checkpoint_dir) {
+static refit_status call_open(refit_ctx *ctx, const char *checkpoint_dir) {
     begin(ctx, true);
     if (ctx->timed_out) return state_error(ctx, "refit_open", TIMED_OUT_WHY);
     if (ctx->ps) return state_error(ctx, "refit_open", "already open (the param table exists)");
@@ -120,7 +120,7 @@ static refit_status commit(refit_ctx *ctx, void *stream) {
     return st;
 }
 
-refit_status refit_stage(refit_ctx *ctx, const char *checkpoint_dir) {
+static refit_status call_stage(refit_ctx *ctx, const char *checkpoint_dir) {
     begin(ctx, false);
     if (ctx->timed_out) return state_error(ctx, "refit_stage", TIMED_OUT_WHY);
     if (ctx->staged) return state_error(ctx, "refit_stage", "a generation is already staged (commit or abandon it)");
@@ -134,7 +134,7 @@ refit_status refit_stage(refit_ctx *ctx, const char *checkpoint_dir) {
     return finish(ctx, st);
 }
 
-refit_status refit_commit(refit_ctx *ctx, void *cuda_stream) {
+static refit_status call_commit(refit_ctx *ctx, void *cuda_stream) {
     begin(ctx, false);
     if (ctx->timed_out) return state_error(ctx, "refit_commit", TIMED_OUT_WHY);
     if (!ctx->staged) return state_error(ctx, "refit_commit", "nothing staged (call refit_stage first)");
@@ -144,7 +144,7 @@ refit_status refit_commit(refit_ctx *ctx, void *cuda_stream) {
     return finish(ctx, st);
 }
 
-refit_status refit_abandon(refit_ctx *ctx) {
+static refit_status call_abandon(refit_ctx *ctx) {
     begin(ctx, false);
     if (ctx->timed_out) return state_error(ctx, "refit_abandon", TIMED_OUT_WHY);
     if (!ctx->staged) return state_error(ctx, "refit_abandon", "nothing staged");
@@ -155,7 +155,7 @@ refit_status refit_abandon(refit_ctx *ctx) {
     return finish(ctx, st);
 }
 
-refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
+static refit_status call_load(refit_ctx *ctx, const char *checkpoint_dir) {
     begin(ctx, false);
     if (ctx->timed_out) return state_error(ctx, "refit_load", TIMED_OUT_WHY);
     if (ctx->staged) return state_error(ctx, "refit_load", "a generation is staged (commit or abandon it)");
@@ -166,3 +166,35 @@ refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
     disarm(ctx);
     return finish(ctx, st);
 }
+
+/* ---- the public calls: on the context's device, the caller's back on return */
+typedef struct {
+    refit_ctx *ctx;
+    const char *dir;
+    void *stream;
+    refit_status (*dir_call)(refit_ctx *, const char *);
+    refit_status (*stream_call)(refit_ctx *, void *);
+} call_t;
+
+static refit_status on_device(call_t c) {
+    int saved = -1;
+    rf_err_clear();
+    refit_status st = rf_ctx_device_enter(c.ctx, &saved);
+    if (st == REFIT_OK) st = c.dir_call ? c.dir_call(c.ctx, c.dir) : c.stream_call(c.ctx, c.stream);
+    else snprintf(c.ctx->last_error, sizeof c.ctx->last_error, "%s", rf_err_msg());
+    rf_ctx_device_leave(c.ctx, saved);
+    return st;
+}
+
+static refit_status abandon_call(refit_ctx *ctx, void *unused) {
+    (void)unused;
+    return call_abandon(ctx);
+}
+
+refit_status refit_open(refit_ctx *ctx, const char *dir) { return on_device((call_t){ctx, dir, NULL, call_open, NULL}); }
+refit_status refit_stage(refit_ctx *ctx, const char *dir) { return on_device((call_t){ctx, dir, NULL, call_stage, NULL}); }
+refit_status refit_load(refit_ctx *ctx, const char *dir) { return on_device((call_t){ctx, dir, NULL, call_load, NULL}); }
+refit_status refit_commit(refit_ctx *ctx, void *stream) {
+    return on_device((call_t){ctx, NULL, stream, NULL, call_commit});
+}
+refit_status refit_abandon(refit_ctx *ctx) { return on_device((call_t){ctx, NULL, NULL, NULL, abandon_call}); }

@@ -273,8 +273,8 @@ static refit_status add_merged(builder_t *b, const char *mlp, const char *what, 
 static refit_status add_dense_mlp(builder_t *b, const char *mlp, const char *what, int64_t inter) {
     char name[RF_NAME_MAX];
     RF_CHECK(add_merged(b, mlp, what, inter));
-    if (snprintf(name, sizeof name, "%sdown_proj.weight", mlp) >= (int)sizeof name) /* checked: Release -Werror */
-        return rf_error(REFIT_ERR_UNSUPPORTED, "%s: param name %sdown_proj.weight is longer than %d bytes", what, mlp,
+    if (snprintf(name, sizeof name, "%sdown_proj.weight", mlp) >= (int)sizeof name)
+        return rf_error(REFIT_ERR_UNSUPPORTED, "param name %sdown_proj.weight longer than %d bytes", mlp,
                         RF_NAME_MAX - 1);
     return add_row(b, name, what, b->cfg->hidden, inter);
 }

@@ -91,6 +91,14 @@ typedef struct rf_backend_ops {
      * `stream` so far; before = false: work enqueued on `stream` later waits
      * for every copy() so far. */
     refit_status (*fence)(rf_backend_t *b, void *stream, bool before);
+    /* Optional (NULL: the backend has no current device, host). Around every
+     * public call on a context: device_enter saves the calling thread's
+     * current device in *saved and makes the context's device current (the
+     * caller may have changed it since the last call); device_leave(saved)
+     * puts the caller's back. device_leave needs no state: refit_destroy
+     * calls it after the backend is gone (the table is static). */
+    refit_status (*device_enter)(rf_backend_t *b, int *saved);
+    void (*device_leave)(int saved);
 } rf_backend_ops_t;
 
 struct rf_backend {
@@ -117,8 +125,15 @@ refit_status rf_backend_host_create(rf_backend_t **out);
 #ifdef REFIT_HAVE_CUDA
 /* Whether this machine has a usable GPU. */
 bool rf_backend_cuda_available(void);
-/* Collective over comm (NCCL's set-up). */
-refit_status rf_backend_cuda_create(rf_comm_t *comm, rf_backend_t **out);
+/* Collective over comm (NCCL's set-up). device: the CUDA device to use, -1 =
+ * by local rank. Leaves that device current (refit_create restores the
+ * caller's with the two calls below). */
+refit_status rf_backend_cuda_create(rf_comm_t *comm, int device, rf_backend_t **out);
+/* The calling thread's current CUDA device (-1: none, no usable GPU) and
+ * putting it back (-1: nothing to do): for refit_create, before any context
+ * has a backend. */
+int rf_backend_cuda_device_save(void);
+void rf_backend_cuda_device_restore(int saved);
 #endif
 
 #endif

@@ -273,15 +273,19 @@ static void cu_destroy(rf_backend_t *b) {
     free(b);
 }
 
-/* GPU by local rank (comm/node_place.h); one visible GPU: device 0. */
-static refit_status pick_device(rf_cuda_t *c) {
+/* The caller's GPU (refit_options.device >= 0) or one by local rank
+ * (comm/node_place.h); one visible GPU: device 0. */
+static refit_status pick_device(rf_cuda_t *c, int want) {
     c->local_rank = rf_comm_local_rank(c->comm);
     int local_size = rf_comm_local_size(c->comm);
     int n = rf_dev_count();
     if (n == 0) return rf_error(REFIT_ERR_DEVICE, "no usable GPU (cuda backend asked for; try --backend host)");
-    if (n > 1 && local_size > n)
+    if (want >= n)
+        return rf_error(REFIT_ERR_INVALID_ARG, "refit_options.device %d: this process sees %d GPU%s (0..%d)", want,
+                        n, n == 1 ? "" : "s", n - 1);
+    if (want < 0 && n > 1 && local_size > n)
         RF_WARN("launch", "%d ranks on this host share %d GPUs", local_size, n);
-    c->device = n == 1 ? 0 : c->local_rank % n;
+    c->device = want >= 0 ? want : n == 1 ? 0 : c->local_rank % n;
     RF_CHECK(rf_dev_set(c->device));
     char desc[160] = "";
     if (rf_dev_desc(desc, sizeof desc) != REFIT_OK) { /* for the log line only */
@@ -292,8 +296,8 @@ static refit_status pick_device(rf_cuda_t *c) {
     return REFIT_OK;
 }
 
-static refit_status cu_init(rf_cuda_t *c) {
-    RF_CHECK(pick_device(c));
+static refit_status cu_init(rf_cuda_t *c, int device) {
+    RF_CHECK(pick_device(c, device));
     int lo, hi; /* the data plane gets the higher priority: it paces everything */
     CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&lo, &hi), "stream priorities");
     CUDA_CHECK(cudaStreamCreateWithPriority(&c->s_h2d, cudaStreamNonBlocking, hi), "stream");
@@ -302,13 +306,28 @@ static refit_status cu_init(rf_cuda_t *c) {
     return rf_nccl_init(c);
 }
 
+int rf_backend_cuda_device_save(void) { return rf_dev_current(); }
+
+void rf_backend_cuda_device_restore(int saved) {
+    /* not rf_dev_set: the call's own first cause (rf_error) must stand */
+    if (saved >= 0 && rf_dev_current() != saved && cudaSetDevice(saved) != cudaSuccess)
+        RF_WARN("launch", "could not make the caller's device %d current again: %s", saved,
+                cudaGetErrorString(cudaGetLastError()));
+}
+
+static refit_status cu_device_enter(rf_backend_t *b, int *saved) {
+    *saved = rf_dev_current();
+    return *saved == state(b)->device ? REFIT_OK : rf_dev_set(state(b)->device);
+}
+
 static const rf_backend_ops_t cuda_ops = {
     .name = "cuda", .alloc = cu_alloc_tracked, .release = cu_release, .copy = cu_copy, .to_host = cu_to_host,
     .process = cu_process, .process_experts = cu_process_experts, .collect = cu_collect, .transfer = cu_transfer, .sync = cu_sync,
     .quant_seconds = cu_quant_seconds, .abort = cu_abort, .destroy = cu_destroy,
-    .bind_align = 256, .check_ptr = cu_check_ptr, .fence = cu_fence};
+    .bind_align = 256, .check_ptr = cu_check_ptr, .fence = cu_fence,
+    .device_enter = cu_device_enter, .device_leave = rf_backend_cuda_device_restore};
 
-refit_status rf_backend_cuda_create(rf_comm_t *comm, rf_backend_t **out) {
+refit_status rf_backend_cuda_create(rf_comm_t *comm, int device, rf_backend_t **out) {
     rf_backend_t *b = calloc(1, sizeof *b);
     rf_cuda_t *c = calloc(1, sizeof *c);
     if (!b || !c) {
@@ -318,7 +337,7 @@ refit_status rf_backend_cuda_create(rf_comm_t *comm, rf_backend_t **out) {
     }
     c->comm = comm;
     *b = (rf_backend_t){.ops = &cuda_ops, .impl = c};
-    refit_status st = cu_init(c);
+    refit_status st = cu_init(c, device);
     if (st != REFIT_OK) {
         cu_destroy(b);
         return st;
