@@ -40,6 +40,15 @@ refit_status rf_comm_barrier(rf_comm_t *c);
 /* Rank 0 receives `bytes` from every rank into all[world * bytes], in rank
  * order (its own included); `all` is ignored on other ranks. */
 refit_status rf_comm_gather(rf_comm_t *c, const void *mine, size_t bytes, void *all);
+/* Whether a wait of this communicator gave up at its deadline
+ * (rf_comm_set_deadline): its collectives are then unusable for good, and
+ * every later call returns REFIT_ERR_TIMEOUT at once. */
+bool rf_comm_timed_out(const rf_comm_t *c);
+/* rf_now() time at which every wait of this communicator gives up with
+ * REFIT_ERR_TIMEOUT (0: none, waits block as long as it takes). */
+void rf_comm_set_deadline(rf_comm_t *c, double deadline);
+/* Whether MPI runs at MPI_THREAD_MULTIPLE (MPI_Query_thread). */
+bool rf_comm_thread_multiple(void);
 /* Ends the whole job (MPI_Abort) with exit code `code`: the last resort of
  * the watchdog, from its own thread, when a load outlived its timeout. */
 void rf_comm_abort(rf_comm_t *c, int code) __attribute__((noreturn));

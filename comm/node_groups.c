@@ -99,16 +99,14 @@ refit_status rf_node_bcast_start(const rf_node_groups_t *ng, int g, void *buf, i
     return REFIT_OK;
 }
 
-refit_status rf_node_bcast_wait(rf_node_bcast_t *b) {
-    int rc = b->n ? MPI_Waitall(b->n, b->req, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+refit_status rf_node_bcast_wait(rf_node_bcast_t *b, rf_node_wait_fn wait, void *user) {
+    int n = b->n;
     b->n = 0;
-    if (rc != MPI_SUCCESS) return rf_mpi_fail(rc, "MPI_Waitall(bucket)");
+    for (int i = 0; i < n; i++) RF_CHECK(wait(user, &b->req[i], "MPI_Ibcast(bucket)"));
     if (b->fwd == MPI_COMM_NULL) return REFIT_OK;
     MPI_Comm fwd = b->fwd;
     b->fwd = MPI_COMM_NULL;
     RF_CHECK(ibcast(b->buf, b->bytes, fwd, b));
-    rc = MPI_Wait(&b->req[0], MPI_STATUS_IGNORE);
     b->n = 0;
-    if (rc != MPI_SUCCESS) return rf_mpi_fail(rc, "MPI_Wait(node fan-out)");
-    return REFIT_OK;
+    return wait(user, &b->req[0], "MPI_Ibcast(node fan-out)");
 }

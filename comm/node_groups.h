@@ -53,7 +53,10 @@ typedef struct {
  * k-1's fan-out, bucket k already crosses the network). */
 refit_status rf_node_bcast_start(const rf_node_groups_t *ng, int g, void *buf, int bytes,
                                  rf_node_bcast_t *b);
-refit_status rf_node_bcast_wait(rf_node_bcast_t *b);
+/* `wait` finishes one request (comm/mpi_comm.c: MPI_Wait, or an MPI_Test
+ * loop against the context's deadline). */
+typedef refit_status (*rf_node_wait_fn)(void *user, MPI_Request *r, const char *what);
+refit_status rf_node_bcast_wait(rf_node_bcast_t *b, rf_node_wait_fn wait, void *user);
 
 
 #endif

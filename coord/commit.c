@@ -4,14 +4,19 @@
  * half-copied weights. */
 #include "ctx_internal.h"
 
-static refit_status commit_copy(refit_ctx *ctx, uint64_t *bytes) {
+/* The copies wait for the caller's stream's work so far (it may still read
+ * the live weights) and the stream's later work waits for the copies. */
+static refit_status commit_copy(refit_ctx *ctx, void *stream, uint64_t *bytes) {
+    bool fence = stream && ctx->be->ops->fence;
     if (ctx->opt.commit == REFIT_COMMIT_SHADOW) {
+        if (fence) RF_CHECK(ctx->be->ops->fence(ctx->be, stream, true));
         for (size_t i = 0; i < ctx->snap->n_params; i++) {
             rf_pstate_t *ps = &ctx->ps[i];
             RF_CHECK(ctx->be->ops->copy(ctx->be, ps->live, ps->shadow, ps->data_bytes));
             if (ps->scale_bytes) RF_CHECK(ctx->be->ops->copy(ctx->be, ps->live_scales, ps->shadow_scales, ps->scale_bytes));
             *bytes += ps->data_bytes + ps->scale_bytes;
         }
+        if (fence) RF_CHECK(ctx->be->ops->fence(ctx->be, stream, false));
         RF_CHECK(ctx->be->ops->sync(ctx->be));
     }
     ctx->generation = ctx->loading;
@@ -19,9 +24,9 @@ static refit_status commit_copy(refit_ctx *ctx, uint64_t *bytes) {
     return REFIT_OK;
 }
 
-refit_status rf_commit(refit_ctx *ctx, uint64_t *bytes) {
+refit_status rf_commit(refit_ctx *ctx, void *stream, uint64_t *bytes) {
     rf_guard_live_lock(ctx->guard);
-    refit_status st = commit_copy(ctx, bytes);
+    refit_status st = commit_copy(ctx, stream, bytes);
     rf_guard_live_unlock(ctx->guard, ctx->generation);
     return st;
 }

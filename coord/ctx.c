@@ -21,7 +21,7 @@
 static refit_options library_defaults(void) {
     return (refit_options){.struct_size = sizeof(refit_options), .tp = 0, .quant = "fp8-tensor",
                            .backend = REFIT_BACKEND_AUTO, .bucket_bytes = 0, .commit = REFIT_COMMIT_SHADOW,
-                           .timeout_s = RF_DEFAULT_TIMEOUT_S, .device = -1};
+                           .timeout_s = RF_DEFAULT_TIMEOUT_S, .device = -1, .on_timeout = REFIT_ON_TIMEOUT_RETURN};
 }
 
 /* Writes only the struct_size bytes the caller's struct has. */
@@ -90,7 +90,8 @@ static void end_job(void *user, int code) {
 static refit_status create_guard(refit_ctx *ctx) {
     rf_guard_config_t cfg = {.rank = rf_comm_rank(ctx->comm), .world = rf_comm_world(ctx->comm),
                              .timeout_s = ctx->opt.timeout_s, .shadow = ctx->opt.commit == REFIT_COMMIT_SHADOW,
-                             .generation = ctx->generation};
+                             .generation = ctx->generation,
+                             .return_on_timeout = ctx->opt.on_timeout == REFIT_ON_TIMEOUT_RETURN};
     rf_guard_hooks_t hooks = {.user = ctx, .unblock = unblock_backend, .dump_local = dump_local, .end_job = end_job};
     return rf_guard_create(&cfg, &hooks, &ctx->guard);
 }
@@ -144,6 +145,15 @@ static refit_status create_ctx(const void *mpi_comm, const refit_options *opt, r
         rf_comm_destroy(ctx->comm);
         ctx->comm = NULL;
     }
+    /* abort mode: the watchdog thread calls MPI_Abort while the main thread
+     * may sit in MPI (return mode calls MPI from the main thread only) */
+    if (st == REFIT_OK && ctx->opt.on_timeout != REFIT_ON_TIMEOUT_RETURN && ctx->opt.on_timeout != REFIT_ON_TIMEOUT_ABORT)
+        st = rf_error(REFIT_ERR_INVALID_ARG, "on_timeout %d: expected REFIT_ON_TIMEOUT_RETURN or _ABORT",
+                      ctx->opt.on_timeout);
+    if (st == REFIT_OK && ctx->opt.on_timeout == REFIT_ON_TIMEOUT_ABORT && ctx->opt.timeout_s >= 0 &&
+        !rf_comm_thread_multiple())
+        st = rf_error(REFIT_ERR_INVALID_ARG, "on_timeout=abort needs MPI_THREAD_MULTIPLE (its watchdog thread calls "
+                      "MPI_Abort): initialize MPI with MPI_Init_thread(..., MPI_THREAD_MULTIPLE, ...)");
     int tp = ctx->opt.tp > 0 ? ctx->opt.tp : world;
     if (st == REFIT_OK) st = rf_comm_create(mpi_comm, tp, &ctx->comm);
     ctx->opt.tp = tp;

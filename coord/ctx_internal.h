@@ -5,6 +5,8 @@
  *   restore.c   R2: the params' memory, allocated once
  *   transfer.c  R3 + R4: slices through the backend, quantize once each
  *   commit.c    B: commit the agreed generation
+ *   stage.c     refit_stage / refit_commit / refit_abandon / refit_load
+ *   params.c    the param table: refit_open's result, introspection, binds
  *   dump.c      refit_dump (SPEC §5)
  *   verify.c    --verify and refit_param_digest
  * Everything a context owns is reached from struct refit_ctx: two contexts
@@ -25,6 +27,8 @@ typedef struct {
     uint64_t data_bytes, scale_bytes;
     int64_t received_gen;         /* generation whose bf16 slice last arrived whole */
     int64_t quantized_gen;        /* quantize-once guard (SPEC §2 R4) */
+    bool bound;                   /* live, live_scales are the caller's (refit_bind): never freed */
+    char scale_name[RF_NAME_MAX + 24];
 } rf_pstate_t;
 
 struct refit_ctx {
@@ -39,7 +43,10 @@ struct refit_ctx {
     uint8_t *snap_blob; /* its encoding */
     size_t snap_len;
     rf_plan_t plan;
-    rf_pstate_t *ps;    /* [snap->n_params]; NULL until R2 allocated every param */
+    rf_pstate_t *ps;    /* [snap->n_params]: the param table, NULL until refit_open or the first R2 */
+    bool allocated;     /* R2 took every param's memory (binds are closed from then on) */
+    bool staged;        /* generation `loading` sits in the shadow, agreed by every rank */
+    bool timed_out;     /* a wait gave up (on_timeout=return): destroy only */
 
     int64_t generation; /* last committed, -1 none */
     bool valid;
@@ -67,13 +74,30 @@ refit_status rf_ctx_device_enter(refit_ctx *ctx, int *saved);
 void rf_ctx_device_leave(refit_ctx *ctx, int saved);
 /* restore.c: R2, and freeing what it allocated (also on a failure part way). */
 refit_status rf_restore(refit_ctx *ctx);
+/* Frees refit's own memory of every param (never a bound buffer); the table stays. */
+void rf_free_memory(refit_ctx *ctx);
+/* rf_free_memory and the table. */
 void rf_free_params(refit_ctx *ctx);
+/* params.c: the table of ctx->snap's params with their sizes, no memory. */
+refit_status rf_param_table(refit_ctx *ctx);
+/* load.c: R0 + R1 (snapshot_only) or R0..R4 of generation ctx->loading;
+ * the status is agreed after each step but the last (R3 + R4: local). */
+refit_status rf_run_steps(refit_ctx *ctx, const char *dir, bool snapshot_only);
+/* load.c: adds the time since *t to phase ph, and bytes; *t = now. */
+void rf_phase_end(refit_ctx *ctx, double *t, refit_phase ph, uint64_t bytes);
+/* dump.c: "x.weight" -> "x.weight_scale" (tensor, row) / "x.weight_scale_inv" (block). */
+void rf_scale_name(const char *param, rf_qscheme_t s, char *out, size_t cap);
+/* dump.c: param p's shape on this rank (expert params 3-D, fp8-block experts
+ * padded, SPEC §3a) and, when quantized, its scales' (sndim 0 otherwise). */
+void rf_param_shapes(refit_ctx *ctx, const rf_param_t *p, int *ndim, uint64_t shape[3], int *sndim,
+                     uint64_t sshape[3]);
 /* transfer.c: R3 + R4; *moved = bytes this rank moved. */
 refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved);
 /* Where param i's data / scales live for the generation being loaded. */
 void *rf_ctx_target(refit_ctx *ctx, size_t i, bool scales);
-/* commit.c: B after the agreement, under the live lock. */
-refit_status rf_commit(refit_ctx *ctx, uint64_t *bytes);
+/* commit.c: B after the agreement, under the live lock; the copies are
+ * ordered after, and before, the work of `stream` (cuda; NULL: none). */
+refit_status rf_commit(refit_ctx *ctx, void *stream, uint64_t *bytes);
 /* dump.c: this rank's part of refit_dump, no MPI: its rank file and, on
  * rank 0, the snapshot (the emergency dump of a dying rank uses it alone). */
 refit_status rf_dump_local(refit_ctx *ctx, const char *dir);

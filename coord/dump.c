@@ -30,7 +30,7 @@ static refit_status fill_tensor(void *user, size_t index, uint8_t *dst, uint64_t
 
 /* "x.weight" -> "x.weight_scale" / "x.weight_scale_inv" (SPEC §4);
  * "B.experts.w13_weight" -> "B.experts.w13_weight_scale" (SPEC §3a). */
-static void scale_name(const char *param, rf_qscheme_t s, char *out, size_t cap) {
+void rf_scale_name(const char *param, rf_qscheme_t s, char *out, size_t cap) {
     size_t n = strlen(param);
     const char *suffix = rf_q_scale_suffix(s);
     if (n > 6 && !strcmp(param + n - 6, "weight"))
@@ -41,8 +41,8 @@ static void scale_name(const char *param, rf_qscheme_t s, char *out, size_t cap)
 
 /* Dumped shapes of param p on this rank: the weight (expert params 3-D,
  * fp8-block experts padded, SPEC §3a) and, when quantized, its scales. */
-static void dump_shapes(refit_ctx *ctx, const rf_param_t *p, int *ndim, uint64_t shape[3], int *sndim,
-                        uint64_t sshape[3]) {
+void rf_param_shapes(refit_ctx *ctx, const rf_param_t *p, int *ndim, uint64_t shape[3], int *sndim,
+                     uint64_t sshape[3]) {
     rf_qscheme_t s = rf_snap_param_quantized(ctx->snap, p) ? ctx->scheme : RF_Q_NONE;
     *sndim = 0;
     if (rf_param_is_expert(p)) {
@@ -65,12 +65,12 @@ static refit_status add_param(rf_st_writer_t *w, dump_fill_t *f, size_t i) {
     bool q = rf_snap_param_quantized(ctx->snap, p);
     int ndim, sndim;
     uint64_t shape[3], sshape[3];
-    dump_shapes(ctx, p, &ndim, shape, &sndim, sshape);
+    rf_param_shapes(ctx, p, &ndim, shape, &sndim, sshape);
     RF_CHECK(rf_st_writer_add(w, p->name, q ? RF_DT_F8_E4M3 : RF_DT_BF16, ndim, shape, NULL));
     f->src[f->n++] = ps->live;
     if (!q) return REFIT_OK;
     char name[RF_NAME_MAX + 16];
-    scale_name(p->name, ctx->scheme, name, sizeof name);
+    rf_scale_name(p->name, ctx->scheme, name, sizeof name);
     RF_CHECK(rf_st_writer_add(w, name, RF_DT_F32, sndim, sshape, NULL));
     f->src[f->n++] = ps->live_scales;
     return REFIT_OK;

@@ -11,10 +11,11 @@
 #include "rf_settings.h"
 
 #define SYNTAX "expected RANK:PHASE:KIND[:GEN] with PHASE open|snapshot|restore|transfer|quantize|commit, " \
-               "KIND error|crash|hang|pause (or nomem with restore, corrupt with transfer), GEN >= 0 (default 1)"
+               "KIND error|crash|hang|pause|stall=SECONDS (or nomem with restore, corrupt with transfer), " \
+               "GEN >= 0 (default 1)"
 
 const char *rf_fault_kind_name(rf_fault_kind_t k) {
-    static const char *const names[] = {"none", "error", "crash", "hang", "nomem", "pause", "corrupt"};
+    static const char *const names[] = {"none", "error", "crash", "hang", "nomem", "pause", "corrupt", "stall"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }
 
@@ -64,7 +65,12 @@ refit_status rf_fault_parse(const char *spec, rf_fault_t *out) {
     bool ok = (n == 3 || n == 4) && strlen(spec) < sizeof f.spec && parse_i64(field[0], len[0], 0, &rank) &&
               rank <= (1 << 24);
     if (ok) ph = find_name(field[1], len[1], phase_name, REFIT_PHASE_COUNT);
-    if (ok) kind = find_name(field[2], len[2], kind_name, RF_FAULT_CORRUPT);
+    if (ok) kind = find_name(field[2], len[2], kind_name, RF_FAULT_CORRUPT); /* stall= has a value: below */
+    if (ok && kind < 0 && len[2] > 6 && !strncmp(field[2], "stall=", 6)) { /* stall=SECONDS, whole seconds */
+        int64_t secs = -1;
+        if (parse_i64(field[2] + 6, len[2] - 6, 1, &secs) && secs <= 3600) kind = RF_FAULT_STALL - 1;
+        f.stall_s = (double)secs;
+    }
     ok = ok && ph >= 0 && kind >= 0 && (n == 3 || parse_i64(field[3], len[3], 0, &f.generation));
     ok = ok && (kind + 1 != RF_FAULT_NOMEM || ph == REFIT_PHASE_RESTORE); /* R2 is where refit allocates */
     ok = ok && (kind + 1 != RF_FAULT_CORRUPT || ph == REFIT_PHASE_TRANSFER); /* R3 is where slices land */
@@ -125,6 +131,11 @@ refit_status rf_fault_point(rf_fault_t *f, int rank, refit_phase ph, int64_t gen
     case RF_FAULT_PAUSE: /* a test changes something while this rank waits, then lets it go on */
         while (access(f->resume, F_OK) != 0) nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
         return REFIT_OK;
+    case RF_FAULT_STALL: {
+        struct timespec ts = {.tv_sec = (time_t)f->stall_s}, rest;
+        while (nanosleep(&ts, &rest) != 0 && errno == EINTR) ts = rest;
+        return REFIT_OK;
+    }
     default:
         return rf_error(REFIT_ERR_INTERNAL, "injected fault: error in phase %s of generation %lld%s%s (REFIT_FAULT=%s)",
                         refit_phase_name(ph), (long long)gen, what ? " at " : "", what ? what : "", f->spec);

@@ -22,7 +22,7 @@
 
 typedef enum {
     RF_FAULT_NONE = 0, RF_FAULT_ERROR, RF_FAULT_CRASH, RF_FAULT_HANG, RF_FAULT_NOMEM,
-    RF_FAULT_PAUSE, RF_FAULT_CORRUPT /* the last kind: the parser counts up to it */
+    RF_FAULT_PAUSE, RF_FAULT_CORRUPT, RF_FAULT_STALL /* the last kind: the parser counts up to it */
 } rf_fault_kind_t;
 
 typedef struct {
@@ -31,6 +31,7 @@ typedef struct {
     refit_phase phase;
     int64_t generation;
     bool fired;           /* an error fires once: a retry of the same load then succeeds */
+    double stall_s;       /* STALL ("stall=SECONDS"): the rank stops that long, then goes on */
     char spec[64];        /* as given, for messages */
     char resume[1024];    /* pause: the file whose existence lets the rank go on (REFIT_FAULT_RESUME) */
 } rf_fault_t;
@@ -46,7 +47,9 @@ const char *rf_fault_kind_name(rf_fault_kind_t k);
  * fault matches: error -> returns REFIT_ERR_INTERNAL "injected fault: ..."
  * naming the phase and `what` (param or file, may be NULL), once; crash ->
  * abort(); hang -> never returns; pause -> returns REFIT_OK once the resume
- * file exists (the watchdog still bounds the wait). Otherwise REFIT_OK. */
+ * file exists (the watchdog still bounds the wait); stall=S -> sleeps S
+ * seconds, then REFIT_OK (a peer that stops past the timeout and comes back).
+ * Otherwise REFIT_OK. */
 refit_status rf_fault_point(rf_fault_t *f, int rank, refit_phase ph, int64_t gen, const char *what);
 /* Called by rank `rank` at an allocation of R2 in generation `gen`: when a
  * nomem fault matches, returns REFIT_ERR_NOMEM "injected fault: nomem ..."

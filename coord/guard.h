@@ -56,6 +56,7 @@ typedef struct {
     double timeout_s;    /* 0: RF_DEFAULT_TIMEOUT_S; < 0: no watchdog */
     bool shadow;         /* shadow commit mode: live weights stay whole during a load */
     int64_t generation;  /* committed so far */
+    bool return_on_timeout; /* on_timeout=return: the watchdog only unblocks the backend and marks the guard */
 } rf_guard_config_t;
 
 /* Reads REFIT_FAULT (bad syntax: REFIT_ERR_INVALID_ARG) and starts the
@@ -71,6 +72,9 @@ void rf_guard_load_end(rf_guard_t *g);
 void rf_guard_timeout_split(double timeout, double *fire_s, double *abort_s);
 /* rf_now() time at which the running load's watchdog fires (0: no watchdog). */
 double rf_guard_deadline(const rf_guard_t *g);
+/* on_timeout=return: whether the watchdog fired (the backend may have been
+ * unblocked, e.g. its NCCL communicator aborted: the context is spent). */
+bool rf_guard_fired(rf_guard_t *g);
 /* Progress marker: the phase the watchdog names if the load times out. */
 void rf_guard_phase(rf_guard_t *g, refit_phase ph);
 /* Marker + fault point of phase `ph` of generation `gen` (`what`: the param

@@ -26,6 +26,7 @@ struct rf_guard {
     atomic_bool in_load_pub;
     atomic_llong generation_pub;
     atomic_llong loading_pub;
+    atomic_bool fired;     /* on_timeout=return: the watchdog fired */
     atomic_flag reported;  /* the first cause of this rank's end is reported, later ones only wait */
     char *dump_dir;
     /* emergency dump: one at a time, on its own thread so that waits for it

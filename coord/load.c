@@ -1,6 +1,7 @@
-/* refit_load (SPEC §2): R0 rank 0 opens and checks the checkpoint, R1 the
- * snapshot or its digest reaches every rank, then R2 (restore.c), R3 + R4
- * (transfer.c) and B, agree and commit (commit.c), all or none. Every rank
+/* The steps of a reload (SPEC §2): R0 rank 0 opens and checks the
+ * checkpoint, R1 the snapshot or its digest reaches every rank, then R2
+ * (restore.c) and R3 + R4 (transfer.c); B, agree and commit, is stage.c's
+ * (commit.c), all or none. Every rank
  * runs every collective of a step even when it already failed locally;
  * failures meet at the agreement points, where all ranks learn the first
  * cause. */
@@ -89,16 +90,11 @@ static refit_status distribute_snapshot(refit_ctx *ctx, uint64_t *bytes) {
     return adopt_snapshot(ctx, blob, len);
 }
 
-typedef struct {
-    refit_ctx *ctx;
-    double t;
-} phase_clock_t;
-
-static void phase_end(phase_clock_t *c, refit_phase ph, uint64_t bytes) {
+void rf_phase_end(refit_ctx *ctx, double *t, refit_phase ph, uint64_t bytes) {
     double now = rf_now();
-    c->ctx->stats.seconds[ph] += now - c->t;
-    c->ctx->stats.bytes[ph] += bytes;
-    c->t = now;
+    ctx->stats.seconds[ph] += now - *t;
+    ctx->stats.bytes[ph] += bytes;
+    *t = now;
 }
 
 static uint64_t source_bytes(const rf_snap_t *s) {
@@ -109,13 +105,13 @@ static uint64_t source_bytes(const rf_snap_t *s) {
     return n;
 }
 
-/* Runs R0..R4; returns the agreed status (same on every rank). */
-static refit_status run_steps(refit_ctx *ctx, const char *dir, phase_clock_t *clk) {
+refit_status rf_run_steps(refit_ctx *ctx, const char *dir, bool snapshot_only) {
     bool root = rf_comm_rank(ctx->comm) == 0;
+    double t = rf_now();
     refit_status st = rf_guard_fault(ctx->guard, REFIT_PHASE_OPEN, ctx->loading, dir);
     if (st == REFIT_OK && root) st = open_and_check(ctx, dir);
     st = rf_comm_agree(ctx->comm, st); /* R0 verdict */
-    phase_end(clk, REFIT_PHASE_OPEN, root && st == REFIT_OK ? source_bytes(ctx->snap) : 0);
+    rf_phase_end(ctx, &t, REFIT_PHASE_OPEN, root && st == REFIT_OK ? source_bytes(ctx->snap) : 0);
     if (st != REFIT_OK) return st;
 
     uint64_t bytes = 0;
@@ -123,12 +119,12 @@ static refit_status run_steps(refit_ctx *ctx, const char *dir, phase_clock_t *cl
     refit_status fst = rf_guard_fault(ctx->guard, REFIT_PHASE_SNAPSHOT, ctx->loading, NULL);
     st = distribute_snapshot(ctx, &bytes);
     st = rf_comm_agree(ctx->comm, fst != REFIT_OK ? fst : st);
-    phase_end(clk, REFIT_PHASE_SNAPSHOT, bytes);
-    if (st != REFIT_OK) return st;
+    rf_phase_end(ctx, &t, REFIT_PHASE_SNAPSHOT, bytes);
+    if (st != REFIT_OK || snapshot_only) return st;
 
     st = rf_guard_fault(ctx->guard, REFIT_PHASE_RESTORE, ctx->loading, NULL);
     st = rf_comm_agree(ctx->comm, st != REFIT_OK ? st : rf_restore(ctx));
-    phase_end(clk, REFIT_PHASE_RESTORE, 0);
+    rf_phase_end(ctx, &t, REFIT_PHASE_RESTORE, 0);
     if (st != REFIT_OK) return st;
 
     ctx->quant_seconds = 0;
@@ -143,59 +139,7 @@ static refit_status run_steps(refit_ctx *ctx, const char *dir, phase_clock_t *cl
         ctx->stats.seconds[REFIT_PHASE_QUANTIZE] += ctx->quant_seconds;
     }
     ctx->stats.bytes[REFIT_PHASE_QUANTIZE] += ctx->quant_bytes;
-    clk->t += ctx->quant_seconds; /* R4 ran inside R3's loop: count it once */
-    phase_end(clk, REFIT_PHASE_TRANSFER, bytes);
-    return st;
-}
-
-static refit_status load_generation(refit_ctx *ctx, const char *checkpoint_dir) {
-    ctx->loading = ctx->generation + 1;
-    memset(&ctx->stats, 0, sizeof ctx->stats);
-    ctx->stats.generation = ctx->loading;
-    double start = rf_now();
-    phase_clock_t clk = {ctx, start};
-    rf_guard_load_begin(ctx->guard, ctx->loading);
-
-    refit_status st = run_steps(ctx, checkpoint_dir, &clk);
-    /* B's fault point comes before the vote: after it, a rank must commit */
-    rf_guard_phase(ctx->guard, REFIT_PHASE_COMMIT);
-    if (st == REFIT_OK) st = rf_guard_fault(ctx->guard, REFIT_PHASE_COMMIT, ctx->loading, NULL);
-    /* B, two-phase: the vote (a signal taken before it makes it a no), the
-     * agreement (a failure anywhere fails everyone), the commit */
-    st = rf_comm_agree(ctx->comm, rf_guard_vote(ctx->guard, st));
-    rf_guard_vote_result(ctx->guard, st);
-    uint64_t bytes = 0;
-    if (st == REFIT_OK) {
-        st = rf_commit(ctx, &bytes);
-        rf_guard_vote_committed(ctx->guard, st == REFIT_OK);
-    }
-    refit_status bst = rf_comm_barrier(ctx->comm);
-    if (st == REFIT_OK) st = bst;
-    rf_guard_load_end(ctx->guard);
-    phase_end(&clk, REFIT_PHASE_COMMIT, bytes);
-
-    rf_sources_close(&ctx->src);
-    rf_ckpt_close(ctx->ckpt); /* unmaps: the checkpoint may change before the next reload */
-    ctx->ckpt = NULL;
-    ctx->stats.status = st;
-    ctx->stats.total_seconds = rf_now() - start;
-    ctx->stats.peak_model_bytes = ctx->be->mem_peak;
-    if (st != REFIT_OK) {
-        snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg()[0] ? rf_err_msg() : refit_status_str(st));
-        RF_INFO("snap", "generation %lld not committed; live generation stays %lld%s", (long long)ctx->loading,
-                (long long)ctx->generation, ctx->valid ? "" : " (in-place weights now invalid)");
-    }
-    return st;
-}
-
-/* On the context's device; the caller's current device back on return. */
-refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
-    rf_err_clear();
-    ctx->last_error[0] = '\0';
-    int saved;
-    refit_status st = rf_ctx_device_enter(ctx, &saved);
-    if (st == REFIT_OK) st = load_generation(ctx, checkpoint_dir);
-    else snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg());
-    rf_ctx_device_leave(ctx, saved);
+    t += ctx->quant_seconds; /* R4 ran inside R3's loop: count it once */
+    rf_phase_end(ctx, &t, REFIT_PHASE_TRANSFER, bytes);
     return st;
 }

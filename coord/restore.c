@@ -1,40 +1,47 @@
 /* R2 (SPEC §2): restore the bf16 params. The first load allocates every
- * param's memory (live, shadow, scales), the transfer plan and the staging
- * buffer, at addresses that stay for the context's life; all of it or none:
- * a failure part way frees what was taken, so a retry starts from scratch. */
+ * param's memory (live unless the caller bound it, shadow, scales), the
+ * transfer plan and the staging buffer, at addresses that stay for the
+ * context's life; all of it or none: a failure part way frees what refit
+ * took (never a bound buffer), so a retry starts from scratch. */
 #include <stdlib.h>
 
 #include "ctx_internal.h"
 
-void rf_free_params(refit_ctx *ctx) {
-    if (ctx->ps) {
-        for (size_t i = 0; i < ctx->snap->n_params; i++) {
-            rf_pstate_t *p = &ctx->ps[i];
-            void *bufs[] = {p->live, p->live_scales, p->shadow, p->shadow_scales};
-            for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++)
-                if (bufs[k]) ctx->be->ops->release(ctx->be, bufs[k]);
+static void release(refit_ctx *ctx, void **p) {
+    if (*p) ctx->be->ops->release(ctx->be, *p);
+    *p = NULL;
+}
+
+void rf_free_memory(refit_ctx *ctx) {
+    for (size_t i = 0; ctx->ps && i < ctx->snap->n_params; i++) {
+        rf_pstate_t *p = &ctx->ps[i];
+        if (!p->bound) {
+            release(ctx, &p->live);
+            release(ctx, &p->live_scales);
         }
-        free(ctx->ps);
-        ctx->ps = NULL;
+        release(ctx, &p->shadow);
+        release(ctx, &p->shadow_scales);
     }
-    if (ctx->staging) ctx->be->ops->release(ctx->be, ctx->staging);
-    ctx->staging = NULL;
+    release(ctx, &ctx->staging);
     ctx->staging_bytes = 0;
     rf_plan_free(&ctx->plan);
+    ctx->allocated = false;
+}
+
+void rf_free_params(refit_ctx *ctx) {
+    rf_free_memory(ctx);
+    free(ctx->ps);
+    ctx->ps = NULL;
 }
 
 static refit_status alloc_param(refit_ctx *ctx, size_t i) {
-    const rf_param_t *p = &ctx->snap->params[i];
     rf_pstate_t *ps = &ctx->ps[i];
-    /* this rank's share: under --moe ep its own experts; fp8-block experts padded (SPEC §3a) */
-    rf_snap_param_sizes(ctx->snap, p, rf_comm_tp_rank(ctx->comm), &ps->data_bytes, &ps->scale_bytes);
-    ps->quantized_gen = ps->received_gen = -1;
-    RF_CHECK(ctx->be->ops->alloc(ctx->be, ps->data_bytes, &ps->live));
-    if (ctx->opt.commit == REFIT_COMMIT_SHADOW) RF_CHECK(ctx->be->ops->alloc(ctx->be, ps->data_bytes, &ps->shadow));
+    bool shadow = ctx->opt.commit == REFIT_COMMIT_SHADOW;
+    if (!ps->bound) RF_CHECK(ctx->be->ops->alloc(ctx->be, ps->data_bytes, &ps->live));
+    if (shadow) RF_CHECK(ctx->be->ops->alloc(ctx->be, ps->data_bytes, &ps->shadow));
     if (ps->scale_bytes) {
-        RF_CHECK(ctx->be->ops->alloc(ctx->be, ps->scale_bytes, &ps->live_scales));
-        if (ctx->opt.commit == REFIT_COMMIT_SHADOW)
-            RF_CHECK(ctx->be->ops->alloc(ctx->be, ps->scale_bytes, &ps->shadow_scales));
+        if (!ps->bound) RF_CHECK(ctx->be->ops->alloc(ctx->be, ps->scale_bytes, &ps->live_scales));
+        if (shadow) RF_CHECK(ctx->be->ops->alloc(ctx->be, ps->scale_bytes, &ps->shadow_scales));
     }
     return REFIT_OK;
 }
@@ -43,8 +50,7 @@ static refit_status alloc_param(refit_ctx *ctx, size_t i) {
  * sits at the middle param: half the params hold memory when it fails. */
 static refit_status allocate(refit_ctx *ctx) {
     const rf_snap_t *s = ctx->snap;
-    ctx->ps = calloc(s->n_params ? s->n_params : 1, sizeof *ctx->ps);
-    if (!ctx->ps) return rf_error(REFIT_ERR_NOMEM, "param table of %zu params", s->n_params);
+    RF_CHECK(rf_param_table(ctx));
     for (size_t i = 0; i < s->n_params; i++) {
         if (i == s->n_params / 2) RF_CHECK(rf_guard_alloc_fault(ctx->guard, ctx->loading, s->params[i].name));
         RF_CHECK(alloc_param(ctx, i));
@@ -55,14 +61,15 @@ static refit_status allocate(refit_ctx *ctx) {
         if (rf_snap_param_quantized(s, &s->params[i]) && rf_param_bf16_bytes(&s->params[i], s->tp, r) > ctx->staging_bytes)
             ctx->staging_bytes = rf_param_bf16_bytes(&s->params[i], s->tp, r);
     if (ctx->staging_bytes) RF_CHECK(ctx->be->ops->alloc(ctx->be, ctx->staging_bytes, &ctx->staging));
+    ctx->allocated = true;
     return REFIT_OK;
 }
 
 refit_status rf_restore(refit_ctx *ctx) {
-    if (!ctx->ps) { /* first load (or a retry of one that failed here) */
+    if (!ctx->allocated) { /* first load (or a retry of one that failed here) */
         refit_status st = allocate(ctx);
         if (st != REFIT_OK) {
-            rf_free_params(ctx);
+            rf_free_memory(ctx);
             return st;
         }
     }

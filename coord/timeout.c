@@ -34,6 +34,14 @@ static void sleep_until(double t) {
  * time for their own dumps. */
 void rf_guard_on_timeout(void *user, double armed) {
     rf_guard_t *g = user;
+    if (g->cfg.return_on_timeout) {
+        /* The main thread's waits give up by themselves (MPI_Test loops
+         * against the same deadline); what blocks outside MPI (NCCL kernels)
+         * is released here, and the context is spent. */
+        atomic_store(&g->fired, true);
+        if (g->hooks.unblock) g->hooks.unblock(g->hooks.user);
+        return;
+    }
     double abort_at = g->deadline + dump_window_s(g->timeout);
     char why[160];
     snprintf(why, sizeof why, "timed out after %.1f s (timeout %.1f s)", armed, g->timeout);
@@ -58,12 +66,14 @@ void rf_guard_load_begin(rf_guard_t *g, int64_t loading) {
     atomic_store(&g->loading_pub, loading);
     rf_guard_vote_begin(g);
     if (!g->wd) return;
-    double limit = rf_guard_watchdog_limit(g->timeout);
+    /* return: the whole timeout (nothing to tear down); abort: the job's end fits in it */
+    double limit = g->cfg.return_on_timeout ? g->timeout : rf_guard_watchdog_limit(g->timeout);
     g->deadline = rf_now() + limit;
     rf_watchdog_arm(g->wd, limit);
 }
 
 double rf_guard_deadline(const rf_guard_t *g) { return g->wd ? g->deadline : 0; }
+bool rf_guard_fired(rf_guard_t *g) { return atomic_load(&g->fired); }
 
 void rf_guard_load_end(rf_guard_t *g) {
     if (g->wd) rf_watchdog_disarm(g->wd);

@@ -109,6 +109,10 @@ static refit_status nonfinite_error(refit_ctx *ctx, size_t i, int64_t bad, uint1
 
 refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
     bool root = rf_comm_rank(ctx->comm) == 0;
+    /* The once-per-generation guards hold for one attempt: an abandoned or
+     * failed attempt at this generation number must not mark the next
+     * attempt's params (another checkpoint, maybe) as done. */
+    for (size_t i = 0; i < ctx->snap->n_params; i++) ctx->ps[i].quantized_gen = ctx->ps[i].received_gen = -1;
     rf_xfer_t x = {.params = ctx->snap->params, .n_params = ctx->snap->n_params, .tp = ctx->snap->tp,
                    .plan = &ctx->plan, .comm = ctx->comm,
                    .src = root ? ctx->src.src : NULL,

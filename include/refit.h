@@ -145,6 +145,9 @@ typedef struct refit_options {
      * must pass the same value (checked at create). refit run --verify,
      * REFIT_VERIFY. Default 0. */
     int verify;
+    /* What a collective call past timeout_s does (see "Embedding" below):
+     * REFIT_ON_TIMEOUT_RETURN (default, 0) or REFIT_ON_TIMEOUT_ABORT. */
+    int on_timeout;
 } refit_options;
 
 /* Fills *opt with the defaults of the fields `struct_size` bytes hold and
@@ -225,16 +228,147 @@ typedef struct refit_load_stats {
     double total_seconds;
     uint64_t peak_model_bytes;           /* peak bytes refit held for the model on this rank:
                                             live + shadow + staging + buckets (device memory on cuda) */
+    double stage_seconds;                /* R0-R4 into the shadow (refit_stage, or its part of refit_load) */
+    double pause_seconds;                /* the commit: agreement, shadow -> live, barrier (refit_commit) */
 } refit_load_stats;
 
 /* Figures of the most recent refit_load on this rank, copied into the
  * caller's *out (all zero before the first load). Local. */
 REFIT_API refit_status refit_last_stats(const refit_ctx *ctx, refit_load_stats *out);
 
-/* ---- stage and commit (embed, issue 9) -------------------------------------
- * The param table, the caller's own storage (bind), refit_stage /
- * refit_commit / refit_abandon and on_timeout are documented here with the
- * same headings (collective, thread, memory, device pointers, state). */
+/* ==== Embedding: the engine owns the weights (issue 9) ====================
+ *
+ * An inference engine links refit, lists the params of its rank, optionally
+ * binds its own storage to them, then serves from the live weights while
+ * refit stages the next generation, and pauses only for the commit.
+ *
+ * State machine of a context (every call not listed for a state returns
+ * REFIT_ERR_STATE and changes nothing):
+ *
+ *   created --refit_open--> open --refit_stage--> staged --refit_commit--> loaded
+ *      |                     |  \--refit_load--> loaded      |  ^              |
+ *      \------refit_load-----+-----------------------------/  |  \-refit_stage-/
+ *                                                     refit_abandon: back to open/loaded
+ *   any state --timeout with on_timeout=return--> timed out: refit_destroy only
+ *
+ *   created: refit_create returned; no param table yet.
+ *   open:    the param table is known (refit_open, or the first stage/load
+ *            built it); refit_bind is allowed until the first stage or load.
+ *   staged:  generation g+1 sits in the shadow, live still holds g.
+ *   loaded:  generation g >= 0 is live.
+ *
+ * Threads: every call of this section is made by the thread that created
+ * the context (calls on one context never run concurrently). What the engine
+ * may do meanwhile on other threads or streams: read the live weights
+ * (refit_param_info's data/scales) at any time except during refit_commit.
+ * refit_stage writes only refit's own shadow memory, on refit's own CUDA
+ * streams (cuda backend); refit_commit is the only call that writes live
+ * bytes.
+ *
+ * Timeouts: with on_timeout = REFIT_ON_TIMEOUT_RETURN (the library's
+ * default) a collective call of this section (refit_open, refit_stage,
+ * refit_commit, refit_abandon, refit_load) that runs past timeout_s, counted
+ * from its start on each rank, returns REFIT_ERR_TIMEOUT on every rank still
+ * running, at timeout_s (a rank that was itself stalled returns as soon as
+ * it runs again), and the process survives. The live weights then hold the last
+ * committed generation (shadow mode; a timed-out in-place load leaves them
+ * invalid). The context is in "timed out": every call but refit_destroy and
+ * the accessors returns REFIT_ERR_STATE. With REFIT_ON_TIMEOUT_ABORT the
+ * job ends with exit code 124 as described at timeout_s (the refit command's
+ * choice). How return works: every MPI wait of the protocol is a
+ * non-blocking collective finished by an MPI_Test loop against the deadline
+ * (refit calls MPI from the calling thread only); on cuda the watchdog
+ * thread aborts the NCCL communicator (ncclCommAbort) at the deadline so the
+ * device waits end too. Requests a timeout leaves pending are leaked with
+ * their buffers and communicators on purpose (MPI cannot cancel a
+ * collective); refit_destroy then frees everything else and never waits on
+ * a peer. MPI thread level: abort mode (with timeout_s >= 0) needs
+ * MPI_THREAD_MULTIPLE, because its watchdog thread calls MPI_Abort while the
+ * main thread may be inside MPI; refit_create fails with
+ * REFIT_ERR_INVALID_ARG naming MPI_Init_thread when MPI runs at a lower
+ * level. Return mode works at any level. */
+typedef enum { REFIT_ON_TIMEOUT_RETURN = 0, REFIT_ON_TIMEOUT_ABORT = 1 } refit_on_timeout;
+
+typedef enum { REFIT_DTYPE_BF16 = 1, REFIT_DTYPE_F8_E4M3 = 2, REFIT_DTYPE_F32 = 3 } refit_dtype;
+
+/* One param of this rank. Strings and pointers are owned by the context and
+ * stay valid until refit_destroy. data/scales are device pointers on the
+ * cuda backend, host pointers on the host backend; a param's addresses never
+ * change once set. */
+typedef struct refit_param_info {
+    const char *name;          /* vLLM param name, e.g. model.layers.0.mlp.down_proj.weight */
+    refit_dtype dtype;         /* F8_E4M3 when quantized, else BF16 */
+    int ndim;                  /* 1..3 */
+    int64_t shape[3];          /* rank-local shape, row-major; unused entries 0 */
+    const char *layout;        /* tensor-parallel layout, e.g. replicated, vocab, qkv, row, merged */
+    const char *scale_name;    /* quantized: "x.weight" -> "x.weight_scale" (fp8-tensor, fp8-row) or
+                                  "x.weight_scale_inv" (fp8-block), as in the dumps (SPEC §4); else NULL */
+    refit_dtype scale_dtype;   /* F32 when quantized, else 0 */
+    int scale_ndim;            /* fp8-tensor: 1 [1]; fp8-row: 2 [rows, 1]; fp8-block: 2 [ceil(rows/128),
+                                  ceil(cols/128)]; expert params (3-D data): 3-D, SPEC §3a */
+    int64_t scale_shape[3];
+    void *data;                /* live data: the bound buffer, or refit's own (NULL until the first stage or load) */
+    void *scales;              /* live scales, likewise; NULL when not quantized */
+    uint64_t data_bytes;       /* exact size of data */
+    uint64_t scale_bytes;      /* exact size of scales; 0 when not quantized */
+    int64_t generation;        /* generation the live bytes hold; -1 before the first commit */
+    int bound;                 /* 1 when data/scales are the caller's (refit_bind) */
+} refit_param_info;
+
+/* Collective. Rank 0 reads checkpoint_dir's metadata only (config, headers,
+ * no tensor bytes: R0 and R1 of SPEC §2), every rank gets the snapshot and
+ * builds its param table: the params can then be listed and bound before
+ * any weight is loaded. created -> open. Allocates nothing the caller sees.
+ * A later stage or load may read another checkpoint of the same model. */
+REFIT_API refit_status refit_open(refit_ctx *ctx, const char *checkpoint_dir);
+
+/* Local, any state but created: number of params of this rank. 0 when
+ * created (no table yet). */
+REFIT_API size_t refit_param_count(const refit_ctx *ctx);
+/* Local: index of the param named `vllm_name`; REFIT_ERR_INVALID_ARG
+ * ("unknown param NAME") when none, REFIT_ERR_STATE when created. */
+REFIT_API refit_status refit_param_find(refit_ctx *ctx, const char *vllm_name, size_t *index);
+/* Local: fills *out for param `index` (REFIT_ERR_INVALID_ARG past the count).
+ * (Named _get: refit_param_info is the struct.) Valid from refit_open on;
+ * data/scales are NULL for unbound params until the first stage or load. */
+REFIT_API refit_status refit_param_info_get(refit_ctx *ctx, size_t index, refit_param_info *out);
+
+/* Local, state open, before the first stage or load, shadow commit mode
+ * only. Makes the caller's `data` (data_bytes) and `scales` (scale_bytes)
+ * the live storage of param `index`: refit never allocates a live copy of
+ * it and every commit writes there. The caller keeps ownership: it frees
+ * them after refit_destroy. Checks, each an exact error naming the param:
+ * data NULL; data_bytes or scale_bytes differing from refit_param_info's;
+ * scales NULL for a quantized param or non-NULL for a bf16 one; an address
+ * not aligned to 256 bytes (cuda) or 16 bytes (host); on cuda, memory that is
+ * not device memory of this rank's GPU (cudaPointerGetAttributes). Errors:
+ * REFIT_ERR_INVALID_ARG, or REFIT_ERR_STATE after the first stage/load, in
+ * in-place mode, or twice for one param. Unbound params keep refit's own
+ * storage. refit_bind_name is the same by vLLM name. */
+REFIT_API refit_status refit_bind(refit_ctx *ctx, size_t index, void *data, size_t data_bytes, void *scales,
+                        size_t scale_bytes);
+REFIT_API refit_status refit_bind_name(refit_ctx *ctx, const char *vllm_name, void *data, size_t data_bytes,
+                             void *scales, size_t scale_bytes);
+
+/* Collective, state created, open or loaded, shadow commit mode only (an
+ * in-place context cannot build a generation without writing live bytes:
+ * REFIT_ERR_STATE). R0-R4 of SPEC §2 into the shadow; no live byte is
+ * written. On success every rank is staged with generation + 1; on failure
+ * no rank is, the state is unchanged and refit_last_error() holds the cause. */
+REFIT_API refit_status refit_stage(refit_ctx *ctx, const char *checkpoint_dir);
+
+/* Collective, state staged: the pause. Agreement, then shadow -> live on
+ * every rank, then a barrier; generation + 1. cuda_stream (a cudaStream_t,
+ * ignored on host): the copies start after the work enqueued on it so far
+ * (cudaStreamWaitEvent) and work enqueued on it afterwards waits for them;
+ * NULL: no ordering (nothing of the caller's may read the weights meanwhile).
+ * refit_commit returns once the copies are done. On failure no rank commits,
+ * the staged generation is dropped (stage again) and live keeps generation g. */
+REFIT_API refit_status refit_commit(refit_ctx *ctx, void *cuda_stream);
+
+/* Collective, state staged: drops the staged generation; back to open or
+ * loaded. */
+REFIT_API refit_status refit_abandon(refit_ctx *ctx);
 
 /* ---- integrity (issue 14): digests of the committed weights -----------
  * refit_param_digest: the digest of this rank's committed (live) bytes of

@@ -86,6 +86,9 @@ static refit_status build_list(const rf_opts_t *o, int rank, ckpt_list_t *l) {
 
 static refit_status parse_ctx_options(const rf_opts_t *o, refit_options *opt) {
     refit_options_default(opt);
+    /* the command is the job: a load past its timeout ends it (exit 124)
+     * rather than leaving ranks that can only be destroyed */
+    opt->on_timeout = REFIT_ON_TIMEOUT_ABORT;
     long v;
     if (rf_opt_str(o, "tp")) {
         RF_CHECK(rf_opt_int(o, "tp", 1, 1 << 20, &v));
@@ -181,7 +184,8 @@ int rf_cmd_run(int argc, char **argv) {
     bool help;
     int rank = 0, world = 1;
     rf_run_guard_start(); /* before MPI_Init: its threads inherit the signal mask */
-    MPI_Init(&argc, &argv);
+    int provided = MPI_THREAD_SINGLE; /* the watchdog thread's MPI_Abort (on_timeout=abort) */
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world);
     rf_log_set_rank(rank, world);

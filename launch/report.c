@@ -37,12 +37,18 @@ void rf_report_free(rf_report_t *r) {
     free(r->checkpoint);
 }
 
+/* slowest()'s pseudo-phases besides -1 (total): refit_stage's part and the commit's pause */
+enum { RF_REPORT_STAGE = -2, RF_REPORT_PAUSE = -3 };
+
 static double slowest(const rf_report_t *r, int load, int phase, uint64_t *bytes) {
     double t = 0;
     *bytes = 0;
     for (int k = 0; k < r->world; k++) {
         const refit_load_stats *s = &r->stats[(size_t)load * (size_t)r->world + (size_t)k];
-        double v = phase < 0 ? s->total_seconds : s->seconds[phase];
+        double v = phase == RF_REPORT_STAGE ? s->stage_seconds
+                   : phase == RF_REPORT_PAUSE ? s->pause_seconds
+                   : phase < 0               ? s->total_seconds
+                                             : s->seconds[phase];
         if (v > t) t = v;
         uint64_t b = phase < 0 ? 0 : s->bytes[phase];
         if (b > *bytes) *bytes = b;
@@ -53,7 +59,7 @@ static double slowest(const rf_report_t *r, int load, int phase, uint64_t *bytes
 void rf_report_print_table(const rf_report_t *r, FILE *out) {
     fprintf(out, "\n%-4s %-7s", "gen", "status");
     for (int p = 0; p < REFIT_PHASE_COUNT; p++) fprintf(out, " %10s", refit_phase_name((refit_phase)p));
-    fprintf(out, " %10s %10s\n", "total", "xfer GB/s");
+    fprintf(out, " %10s %10s %10s %10s\n", "total", "stage", "pause", "xfer GB/s");
     for (int l = 0; l < r->n_loads; l++) {
         const refit_load_stats *s0 = &r->stats[(size_t)l * (size_t)r->world];
         fprintf(out, "%-4lld %-7s", (long long)s0->generation, s0->status == REFIT_OK ? "ok" : "FAILED");
@@ -61,7 +67,8 @@ void rf_report_print_table(const rf_report_t *r, FILE *out) {
         for (int p = 0; p < REFIT_PHASE_COUNT; p++) fprintf(out, " %8.1fms", 1e3 * slowest(r, l, p, &b));
         double xt = slowest(r, l, REFIT_PHASE_TRANSFER, &xb);
         double tot = slowest(r, l, -1, &b);
-        fprintf(out, " %8.1fms %10.2f\n", 1e3 * tot, xt > 0 ? (double)xb / xt / 1e9 : 0.0);
+        fprintf(out, " %8.1fms %8.1fms %8.2fms %10.2f\n", 1e3 * tot, 1e3 * slowest(r, l, RF_REPORT_STAGE, &b),
+                1e3 * slowest(r, l, RF_REPORT_PAUSE, &b), xt > 0 ? (double)xb / xt / 1e9 : 0.0);
     }
     fprintf(out, "(slowest rank per phase; xfer GB/s = the busiest rank's bytes / its transfer time)\n");
     if (r->floor.measured)
@@ -84,9 +91,9 @@ static json_t *rank_json(const rf_floor_t *f, const refit_load_stats *s, int ran
     json_t *phases = json_object();
     for (int p = 0; p < REFIT_PHASE_COUNT; p++)
         json_object_set_new(phases, refit_phase_name((refit_phase)p), phase_json(f, p, s->seconds[p], s->bytes[p]));
-    return json_pack("{s:i, s:s, s:o, s:f, s:I}", "rank", rank, "status", refit_status_str(s->status),
-                     "phases", phases, "total_ms", s->total_seconds * 1e3, "peak_model_bytes",
-                     (json_int_t)s->peak_model_bytes);
+    return json_pack("{s:i, s:s, s:o, s:f, s:f, s:f, s:I}", "rank", rank, "status", refit_status_str(s->status),
+                     "phases", phases, "total_ms", s->total_seconds * 1e3, "stage_ms", s->stage_seconds * 1e3,
+                     "pause_ms", s->pause_seconds * 1e3, "peak_model_bytes", (json_int_t)s->peak_model_bytes);
 }
 
 refit_status rf_report_write_json(const rf_report_t *r, const char *path) {

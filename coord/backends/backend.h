@@ -91,6 +91,18 @@ typedef struct rf_backend_ops {
      * in this backend: makes its blocked calls return (cuda: ncclCommAbort on
      * every communicator). The job ends right after. */
     void (*abort)(rf_backend_t *b);
+    /* refit_bind: the alignment a caller's buffer needs (host 16: SSE/AVX
+     * loads of the engine; cuda 256: cudaMalloc's and what vectorized kernels
+     * assume), and whether ptr is memory this backend can use as a param's
+     * live storage (optional, NULL: any; otherwise false + why, e.g. "host
+     * memory, the cuda backend needs device memory of GPU 0"). */
+    size_t bind_align;
+    bool (*check_ptr)(rf_backend_t *b, const void *ptr, char *why, size_t cap);
+    /* refit_commit on the caller's stream (optional, NULL: nothing to order):
+     * before = true: later copy() calls wait for the work enqueued on
+     * `stream` so far; before = false: work enqueued on `stream` later waits
+     * for every copy() so far. */
+    refit_status (*fence)(rf_backend_t *b, void *stream, bool before);
     /* Optional (NULL: the backend has no current device, host). Around every
      * public call on a context: device_enter saves the calling thread's
      * current device in *saved and makes the context's device current (the

@@ -30,6 +30,9 @@ static void test_parse_good(void) {
     CHECK(rf_fault_parse("1:restore:nomem:0", &f) == REFIT_OK && f.kind == RF_FAULT_NOMEM &&
               f.phase == REFIT_PHASE_RESTORE && f.generation == 0,
           "1:restore:nomem:0: %s", rf_err_msg());
+    CHECK(rf_fault_parse("2:transfer:stall=4:1", &f) == REFIT_OK && f.kind == RF_FAULT_STALL && f.stall_s == 4.0 &&
+              f.rank == 2 && f.phase == REFIT_PHASE_TRANSFER && f.generation == 1,
+          "2:transfer:stall=4:1: %s", rf_err_msg());
     const char *phases[] = {"open", "snapshot", "restore", "transfer", "quantize", "commit"};
     for (int p = 0; p < 6; p++) {
         char spec[64];
@@ -43,7 +46,9 @@ static void test_parse_bad(void) {
                          "1:open:boom", "1:open:error:-1", "1:open:error:1:2", "1::error",      ":open:error",
                          "1:open:error:", "1:OPEN:error",  "+1:open:error",    "1:open:error:x", "99999999999:open:error",
                          "1:open:nomem", "1:transfer:nomem", /* nomem: restore only */
-                         "1:open:corrupt", "1:commit:corrupt"}; /* corrupt: transfer only */
+                         "1:open:corrupt", "1:commit:corrupt", /* corrupt: transfer only */
+                         "1:open:stall", "1:open:stall=", "1:open:stall=0", "1:open:stall=x", "1:open:stall=3601",
+                         "1:open:stall=-2"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rf_err_clear();
         rf_fault_t f = {.kind = RF_FAULT_HANG};

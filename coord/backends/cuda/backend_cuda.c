@@ -93,6 +93,38 @@ static refit_status cu_sync(rf_backend_t *b) {
     return REFIT_OK;
 }
 
+/* refit_commit on the caller's stream (backend.h). The events are made
+ * once and kept: a commit is the engine's pause, nothing slow belongs in it. */
+static refit_status cu_fence(rf_backend_t *b, void *stream, bool before) {
+    rf_cuda_t *c = state(b);
+    cudaEvent_t *ev = &c->ev_fence[before ? 0 : 1];
+    if (!*ev) CUDA_CHECK(cudaEventCreateWithFlags(ev, cudaEventDisableTiming), "commit event");
+    cudaStream_t from = before ? (cudaStream_t)stream : c->s_comp, to = before ? c->s_comp : (cudaStream_t)stream;
+    CUDA_CHECK(cudaEventRecord(*ev, from), "commit event record");
+    CUDA_CHECK(cudaStreamWaitEvent(to, *ev, 0), "commit stream wait");
+    return REFIT_OK;
+}
+
+/* refit_bind: device (or managed) memory of this rank's GPU only. */
+static bool cu_check_ptr(rf_backend_t *b, const void *ptr, char *why, size_t cap) {
+    struct cudaPointerAttributes a;
+    int dev = state(b)->device;
+    if (cudaPointerGetAttributes(&a, ptr) != cudaSuccess) {
+        (void)cudaGetLastError();
+        snprintf(why, cap, "not memory CUDA knows, the cuda backend needs device memory of GPU %d", dev);
+        return false;
+    }
+    if (a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged) {
+        snprintf(why, cap, "host memory, the cuda backend needs device memory of GPU %d", dev);
+        return false;
+    }
+    if (a.device != dev) {
+        snprintf(why, cap, "device memory of GPU %d, this rank uses GPU %d", a.device, dev);
+        return false;
+    }
+    return true;
+}
+
 static refit_status cu_to_host(rf_backend_t *b, void *host_dst, const void *src, size_t bytes) {
     (void)b;
     CUDA_CHECK(cudaMemcpy(host_dst, src, bytes, cudaMemcpyDeviceToHost), "copy to host");
@@ -234,6 +266,8 @@ static void cu_destroy(rf_backend_t *b) {
         cudaStream_t streams[] = {c->s_h2d, c->s_nccl, c->s_comp};
         for (int i = 0; i < 3; i++)
             if (streams[i] && cudaStreamDestroy(streams[i]) != cudaSuccess) (void)cudaGetLastError();
+        for (int i = 0; i < 2; i++)
+            if (c->ev_fence[i] && cudaEventDestroy(c->ev_fence[i]) != cudaSuccess) (void)cudaGetLastError();
         free(c->recs);
         free(c);
     }
@@ -291,8 +325,8 @@ static const rf_backend_ops_t cuda_ops = {
     .name = "cuda", .alloc = cu_alloc_tracked, .release = cu_release, .copy = cu_copy, .to_host = cu_to_host,
     .process = cu_process, .process_experts = cu_process_experts, .collect = cu_collect, .transfer = cu_transfer, .sync = cu_sync,
     .quant_seconds = cu_quant_seconds, .digest = rf_cu_digest, .digest_collect = rf_cu_digest_collect,
-    .abort = cu_abort, .destroy = cu_destroy, .device_enter = cu_device_enter,
-    .device_leave = rf_backend_cuda_device_restore};
+    .abort = cu_abort, .destroy = cu_destroy, .bind_align = 256, .check_ptr = cu_check_ptr, .fence = cu_fence,
+    .device_enter = cu_device_enter, .device_leave = rf_backend_cuda_device_restore};
 
 refit_status rf_backend_cuda_create(rf_comm_t *comm, int device, rf_backend_t **out) {
     rf_backend_t *b = calloc(1, sizeof *b);

@@ -15,6 +15,7 @@ typedef struct {
     rf_comm_t *comm;
     ncclComm_t nccl;
     cudaStream_t s_h2d, s_nccl, s_comp;
+    cudaEvent_t ev_fence[2]; /* refit_commit: caller's stream -> s_comp, s_comp -> caller's stream */
 
     /* per-param NaN/Inf workspaces and the events that time each param's
      * kernels; param i's workspace is bytes [ws_off[i], ws_off[i + 1]):

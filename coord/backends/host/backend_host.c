@@ -122,7 +122,7 @@ static const rf_backend_ops_t host_ops = {
     .name = "host", .alloc = host_alloc, .release = host_release, .copy = host_copy, .to_host = host_copy,
     .process = host_process, .process_experts = host_process_experts, .collect = host_collect, .transfer = host_transfer, .sync = host_sync,
     .quant_seconds = host_quant_seconds, .digest = host_digest, .digest_collect = host_digest_collect,
-    .destroy = host_destroy, .abort = NULL};
+    .destroy = host_destroy, .abort = NULL, .bind_align = 16, .check_ptr = NULL, .fence = NULL};
 
 refit_status rf_backend_host_create(rf_backend_t **out) {
     rf_backend_t *b = calloc(1, sizeof *b);

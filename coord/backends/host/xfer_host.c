@@ -81,8 +81,10 @@ refit_status rf_xfer_host_run(const rf_xfer_t *x, uint64_t *bytes_moved) {
         s.keep = rf_comm_tp_rank(x->comm) == g;
         st = run_group(&s, bufs, &moved);
     }
-    free(bufs[0]);
-    free(bufs[1]);
+    if (!rf_comm_timed_out(x->comm)) {
+        free(bufs[0]);
+        free(bufs[1]);
+    } /* else leaked on purpose: a broadcast left pending by the timeout may still read or write them */
     *bytes_moved = moved;
     return st != REFIT_OK ? st : s.failed;
 }
