@@ -26,6 +26,8 @@ typedef struct {
      * (first one wins) and later params are still received, unprocessed */
     refit_status (*complete)(void *user, size_t param);
     void *user;
+    /* after each bucket: this rank's bytes so far and of the whole transfer */
+    void (*progress)(void *user, uint64_t done, uint64_t total);
     /* rf_now() time by which the load must be over (0: none): a backend
      * that polls (cuda: non-blocking NCCL, ncclCommGetAsyncError) gives up
      * there with REFIT_ERR_TIMEOUT rather than waiting forever */

@@ -342,13 +342,31 @@ static refit_status nonfinite_error(refit_ctx *ctx, size_t i, int64_t bad, uint1
                     (long long)src.src_row, (long long)(src.src_col + col));
 }
 
+void refit_set_progress(refit_ctx *ctx, refit_progress_fn fn, void *user) {
+    ctx->progress_fn = fn;
+    ctx->progress_user = user;
+}
+
+#define RF_PROGRESS_INTERVAL 0.1 /* seconds: ~10 calls a second at most */
+
+static void xfer_progress(void *user, uint64_t done, uint64_t total) {
+    refit_ctx *ctx = user;
+    double now = rf_now();
+    if (!ctx->progress_fn || (done < total && now - ctx->progress_last < RF_PROGRESS_INTERVAL)) return;
+    ctx->progress_last = now;
+    refit_progress p = {.generation = ctx->loading, .phase = REFIT_PHASE_TRANSFER, .bytes_done = done,
+                        .bytes_total = total, .seconds = now - ctx->progress_t0};
+    ctx->progress_fn(&p, ctx->progress_user);
+}
+
 static refit_status transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
     bool root = rf_comm_rank(ctx->comm) == 0;
     rf_xfer_t x = {.snap = ctx->snap, .plan = &ctx->plan, .comm = ctx->comm,
                    .src = root ? (const rf_src_t(*)[RF_MAX_PARTS])ctx->src : NULL,
                    .bcast = ctx->opt.transfer == REFIT_TRANSFER_BCAST,
-                   .dest = xfer_dest, .complete = xfer_complete, .user = ctx,
+                   .dest = xfer_dest, .complete = xfer_complete, .user = ctx, .progress = xfer_progress,
                    .deadline = rf_guard_deadline(ctx->guard)};
+    ctx->progress_t0 = ctx->progress_last = rf_now();
     rf_guard_phase(ctx->guard, REFIT_PHASE_TRANSFER);
     refit_status st = ctx->be->transfer(ctx->be, &x, moved);
     /* process_weights_after_loading over every param: a no-op for those
@@ -398,6 +416,8 @@ static void phase_end(phase_clock_t *c, refit_phase ph, uint64_t bytes) {
     double now = rf_now();
     c->ctx->stats.seconds[ph] += now - c->t;
     c->ctx->stats.bytes[ph] += bytes;
+    RF_DEBUG("snap", "generation %lld: %s %.3f ms, %llu bytes", (long long)c->ctx->loading, refit_phase_name(ph),
+             1e3 * (now - c->t), (unsigned long long)bytes);
     c->t = now;
 }
 
@@ -480,6 +500,9 @@ refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
         snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg()[0] ? rf_err_msg() : refit_status_str(st));
         RF_INFO("snap", "generation %lld not committed; live generation stays %lld%s", (long long)ctx->loading,
                 (long long)ctx->generation, ctx->valid ? "" : " (in-place weights now invalid)");
+    } else {
+        RF_INFO("snap", "generation %lld committed in %.1f ms", (long long)ctx->generation,
+                1e3 * ctx->stats.total_seconds);
     }
     return st;
 }

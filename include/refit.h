@@ -14,6 +14,16 @@
 extern "C" {
 #endif
 
+/* ---- version ------------------------------------------------------------
+ * The header's version; CMake's project(VERSION) must say the same (the test
+ * cli_version checks `refit --version` against it). */
+#define REFIT_VERSION_MAJOR 0
+#define REFIT_VERSION_MINOR 1
+#define REFIT_VERSION_PATCH 0
+
+/* "MAJOR.MINOR.PATCH" of the library linked in. Never NULL. */
+const char *refit_version(void);
+
 typedef enum refit_status {
     REFIT_OK = 0,
     REFIT_ERR_INVALID_ARG, /* a caller passed something impossible */
@@ -105,6 +115,27 @@ typedef struct refit_load_stats {
 
 /* Figures of the most recent refit_load on this rank. */
 refit_status refit_last_stats(const refit_ctx *ctx, refit_load_stats *out);
+
+/* ---- progress -----------------------------------------------------------
+ * A load's long part is R3 (moving the bf16 slices). A progress callback
+ * lets a launcher show it without reaching into the library. */
+typedef struct refit_progress {
+    int64_t generation;   /* generation being loaded */
+    refit_phase phase;    /* REFIT_PHASE_TRANSFER */
+    uint64_t bytes_done;  /* this rank's transfer bytes so far; never decreases within a load */
+    uint64_t bytes_total; /* this rank's transfer bytes of the whole load (the same figure
+                             refit_load_stats.bytes[REFIT_PHASE_TRANSFER] ends with on success) */
+    double seconds;       /* since the phase began on this rank */
+} refit_progress;
+
+typedef void (*refit_progress_fn)(const refit_progress *p, void *user);
+
+/* Local (not collective). During each refit_load, fn is called on this rank
+ * from the thread that called refit_load, inside the transfer loop, after a
+ * bucket is done (cuda: handed to the device streams): at most every 0.1 s,
+ * plus once when bytes_done reaches bytes_total. fn must return quickly and
+ * must not call refit. fn NULL turns it off. */
+void refit_set_progress(refit_ctx *ctx, refit_progress_fn fn, void *user);
 
 #ifdef __cplusplus
 }
