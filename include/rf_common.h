@@ -44,11 +44,16 @@ void rf_err_clear(void);
     } while (0)
 
 /* ---- logging -----------------------------------------------------------
- * REFIT_LOG=warn|info|debug (default warn), REFIT_LOG_SUBSYS=comma list
- * (default all). Lines: "refit r3/8 host:pid subsys: message" on stderr. */
+ * REFIT_LOG=error|warn|info|debug (default warn), REFIT_LOG_SUBSYS=comma
+ * list of snap,io,comm,kern,launch,fault (default all), REFIT_LOG_FILE=path
+ * (%h host, %p pid; default stderr). Lines: "refit r3/8 host:pid subsys:
+ * message"; info and debug lines start with the time and carry INFO/DEBUG. */
 typedef enum { RF_LOG_ERROR = 0, RF_LOG_WARN, RF_LOG_INFO, RF_LOG_DEBUG } rf_log_level_t;
 void rf_log_set_rank(int rank, int world); /* rank -1 = not under MPI */
 int rf_log_rank(void);
+/* REFIT_LOG and REFIT_LOG_SUBSYS hold known values; else REFIT_ERR_INVALID_ARG
+ * naming the variable, the value and the values allowed. */
+refit_status rf_log_check(void);
 bool rf_log_enabled(rf_log_level_t lvl, const char *subsys);
 void rf_log(rf_log_level_t lvl, const char *subsys, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
