@@ -296,6 +296,8 @@ refit_status rf_st_parse(const void *buf, size_t len, const char *label, rf_st_f
         return rf_error(REFIT_ERR_FORMAT,
                         "%s: byte 0: file has %zu bytes, too short for the 8-byte header length",
                         label, len);
+    if (p[0] == '{') /* a JSON file (config.json, an index) given as safetensors */
+        return rf_error(REFIT_ERR_FORMAT, "%s: not a safetensors file (it starts with '{')", label);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = (n << 8) | p[i];
     if (n > RF_ST_MAX_HEADER)
