@@ -21,7 +21,7 @@ done
 expect "refit env" 0 "REFIT_TP .*tensor-parallel" "$REFIT" env
 expect "unknown command" 2 "unknown command 'frobnicate'" "$REFIT" frobnicate
 expect "unknown option" 2 "unknown option '--bogus'" "$REFIT" synth --bogus
-expect "unknown preset" 1 "tiny" "$REFIT" synth --out "$WORK/x" --preset nope
+expect "unknown preset" 2 "tiny" "$REFIT" synth --out "$WORK/x" --preset nope
 
 expect "synth tiny" 0 "written \\(3/3 files" "$REFIT" synth --out "$WORK/tiny" --preset tiny
 expect "synth tiny-qwen2" 0 "written" "$REFIT" synth --out "$WORK/q2" --preset tiny-qwen2 --seed 5
@@ -51,5 +51,5 @@ expect "tp not dividing world" 2 "world size 2 is not a multiple of tp 3|not a m
   mpirun_np 2 "$REFIT" run --checkpoint "$WORK/tiny" --tp 3
 expect "missing checkpoint" 1 "rank 0: .*nowhere.*No such file" \
   mpirun_np 2 "$REFIT" run --checkpoint "$WORK/nowhere"
-expect "bad quant" 2 "unknown quant scheme 'fp9'" mpirun_np 1 "$REFIT" run --quant fp9
+expect "bad quant" 2 "--quant: 'fp9' is not one of" mpirun_np 1 "$REFIT" run --quant fp9
 finish
