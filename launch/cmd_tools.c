@@ -191,5 +191,10 @@ int rf_cmd_version(int argc, char **argv) {
     int rc = rf_opts_front(RF_CMD_VERSION, argc, argv, &o, false, NULL);
     if (rc >= 0) return rc;
     printf("refit %s\n", refit_version());
+#ifdef REFIT_HAVE_CUDA
+    printf("backends: host, cuda\n");
+#else
+    printf("backends: host (built without CUDA)\n");
+#endif
     return 0;
 }

@@ -63,6 +63,7 @@ row_args() {
 row_version() {
   expect_line "refit --version" 0 "refit $VERSION" "$REFIT" --version
   expect_line "refit version" 0 "refit $VERSION" "$REFIT" version
+  expect_re "refit version: backends" 0 "^backends: host(, cuda| \\(built without CUDA\\))$" "$REFIT" version
   expect_re "run banner names the version" 0 "^refit $VERSION: 1 ranks" \
     mpirun_np 1 "$REFIT" run --report "$WORK/r.json" --dump "$WORK/d"
   expect_line "report refit_version" 0 "$VERSION" "$PYTHON" -c "
@@ -239,6 +240,26 @@ row_sbatch() {
     env PATH="$WORK/bin:$PATH" REFIT_BIN=refit SLURM_NTASKS_PER_NODE=4 bash "$sb" --checkpoint A --tp 2
   expect_line "sbatch: REFIT_TP given" 0 "launched: --mpi=pmix --kill-on-bad-exit=1 refit run --checkpoint A" \
     env PATH="$WORK/bin:$PATH" REFIT_BIN=refit SLURM_NTASKS_PER_NODE=4 REFIT_TP=2 bash "$sb" --checkpoint A
+}
+
+# One GPU, --backend cuda: rank 0's host->device bytes and GB/s in the table
+# and the report, and the cuda floors measured in the run. Skips (77)
+# without a GPU or a CUDA build.
+row_cuda() {
+  if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then echo "SKIP: no GPU"; exit 77; fi
+  if ! "$REFIT" version | grep -qxF "backends: host, cuda"; then echo "SKIP: built without CUDA"; exit 77; fi
+  "$REFIT" synth --out "$WORK/g0" --preset bench-160m >/dev/null
+  expect_re "cuda np 1: transfer row with bytes, GB/s and the h2d floor" 0 \
+    '^ +1 transfer +[0-9.]+ +[0-9.]+ [KMG]B +[0-9.]+ +[0-9.]+  pinned_h2d +[0-9.]+$' \
+    mpirun_np 1 "$REFIT" run --backend cuda --checkpoint "$WORK/g0" --reloads 1 --report "$WORK/r.json" || return
+  expect_line "cuda report: transfer bytes and floors" 0 ok "$PYTHON" -c "
+import json; r = json.load(open('$WORK/r.json')); f = r['floor']
+assert r['backend'] == 'cuda' and f['measured'] and f['h2d_gbps'] > 0 and f['d2d_gbps'] > 0, f
+x = r['loads'][1]['ranks'][0]['phases']['transfer']
+assert x['bytes'] > 0 and x['gbps'] > 0 and x['floor_kind'] == 'pinned_h2d' and x['achieved_over_floor'] > 0, x
+q = r['loads'][1]['ranks'][0]['phases']['quantize']
+assert q['floor_kind'] == 'device_copy' and q['floor_gbps'] > 0, q
+print('ok')"
 }
 
 # docs/cli.md's generated block is `refit help-md`, and every option --help

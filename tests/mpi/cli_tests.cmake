@@ -10,3 +10,8 @@ foreach(row args version progress preflight first_load dtype inspect log synth t
   set_tests_properties(cli_${row} PROPERTIES LABELS "mpi;cli" TIMEOUT 600
     ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE};VERSION=${PROJECT_VERSION};TEST_PROGRESS=$<TARGET_FILE:test_progress>")
 endforeach()
+
+# The cuda row (one GPU, --backend cuda): skips without a GPU.
+add_test(NAME gpu_cli_cuda COMMAND bash ${RF_TEST_DIR}/cli/check_rows.sh $<TARGET_FILE:refit> ${PROJECT_SOURCE_DIR} cuda)
+set_tests_properties(gpu_cli_cuda PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 RESOURCE_LOCK gpu TIMEOUT 900
+  ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
