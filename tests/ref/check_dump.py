@@ -2,14 +2,17 @@
 """Check refit's dump byte for byte against the SPEC reference (SPEC §5).
 
     check_dump.py --checkpoint DIR --tp T --world W --quant Q --dump DUMPDIR
-                  [--generation G] [--max-report N]
+                  [--moe tp|ep] [--generation G] [--max-report N]
 
 For every rank R < W it reads DUMPDIR/rank-RRRRR-of-WWWWW.safetensors (5-digit
 zero padding, SPEC §5), validates it per SPEC §6, and checks that:
   - the set of tensor names equals the expected set exactly;
   - each tensor's dtype, shape and bytes are identical to spec_ref's;
   - __metadata__ holds generation (== G if given), tp_rank (== R % T),
-    tp_size (== T) and scheme (== Q), all as decimal / plain strings.
+    tp_size (== T) and scheme (== Q), all as decimal / plain strings, and
+    for a MoE checkpoint moe_parallel (== the --moe mode, SPEC §3a).
+MoE expert params are 3-D ([E_r, 2*I_r, H], [E_r, H, I_r]; fp8-block padded
+to [E_r, 2*Ip, Hp], [E_r, Hp, Ip]) with the scale shapes of SPEC §3a.
 Exit 0 only if everything matches; 1 on any mismatch; 2 when the reference
 itself says the checkpoint must be rejected (nothing to compare against).
 """
@@ -60,10 +63,13 @@ def describe_diff(name, exp, got_raw, first, count):
             f" (value expected {_decode(exp.dtype, e_el)} got {_decode(exp.dtype, g_el)})")
 
 
-def check_metadata(meta, rank, tp, scheme, generation):
-    """SPEC §5: __metadata__ has generation, tp_rank, tp_size, scheme."""
+def check_metadata(meta, rank, tp, scheme, generation, moe=None):
+    """SPEC §5: __metadata__ has generation, tp_rank, tp_size, scheme; and
+    moe_parallel when `moe` is given (a MoE checkpoint, SPEC §3a)."""
     errs = []
     want = {"tp_rank": str(rank % tp), "tp_size": str(tp), "scheme": scheme}
+    if moe is not None:
+        want["moe_parallel"] = moe
     for k, v in want.items():
         if k not in meta:
             errs.append(f"__metadata__ lacks {k!r}")
@@ -79,7 +85,7 @@ def check_metadata(meta, rank, tp, scheme, generation):
     return errs
 
 
-def check_rank(path, exp, rank, tp, scheme, generation, stats):
+def check_rank(path, exp, rank, tp, scheme, generation, stats, moe=None):
     """All mismatches of one rank's dump file, as a list of messages."""
     if not os.path.exists(path):
         return [f"missing dump file {path}"]
@@ -87,7 +93,7 @@ def check_rank(path, exp, rank, tp, scheme, generation, stats):
         f = st.load(path)
     except st.SafetensorsError as e:
         return [f"invalid safetensors: {e}"]
-    errs = check_metadata(f.metadata, rank, tp, scheme, generation)
+    errs = check_metadata(f.metadata, rank, tp, scheme, generation, moe)
     names = set(f.names())
     for n in sorted(set(exp) - names):
         errs.append(f"tensor {n}: missing from dump")
@@ -124,12 +130,13 @@ def main(argv=None):
     ap.add_argument("--world", type=int, required=True)
     ap.add_argument("--quant", default="fp8-tensor", choices=spec_ref.SCHEMES)
     ap.add_argument("--dump", required=True)
+    ap.add_argument("--moe", default="tp", choices=spec_ref.MOE_MODES, help="MoE parallel mode (SPEC §3a; default tp)")
     ap.add_argument("--generation", type=int, default=None)
     ap.add_argument("--max-report", type=int, default=50, help="mismatch lines printed per rank")
     a = ap.parse_args(argv)
 
     try:
-        exp = spec_ref.expected_dump(a.checkpoint, a.tp, a.world, a.quant)
+        exp = spec_ref.expected_dump(a.checkpoint, a.tp, a.world, a.quant, a.moe)
     except spec_ref.SpecError as e:
         print(f"check_dump: reference rejects the checkpoint ({e.kind}): {e}")
         return 2
@@ -139,10 +146,12 @@ def main(argv=None):
     for fn in stray_files(a.dump, a.world):
         print(f"check_dump: warning: stray file {fn} (not of world {a.world})")
 
+    moe = a.moe if spec_ref.is_moe(spec_ref.load_config(a.checkpoint)) else None
     stats = {"tensors": 0, "bytes": 0}
     bad = 0
     for rank in range(a.world):
-        errs = check_rank(dump_path(a.dump, rank, a.world), exp[rank], rank, a.tp, a.quant, a.generation, stats)
+        errs = check_rank(dump_path(a.dump, rank, a.world), exp[rank], rank, a.tp, a.quant, a.generation, stats,
+                          moe)
         for m in errs[:a.max_report]:
             print(f"rank {rank}: {m}")
         if len(errs) > a.max_report:
