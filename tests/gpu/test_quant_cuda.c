@@ -17,6 +17,7 @@
 #include "quant.h"
 #ifdef REFIT_HAVE_CUDA
 #include "quant_cuda.h"
+#include "gpu_check.h"
 #endif
 
 #ifndef REFIT_HAVE_CUDA
@@ -25,28 +26,6 @@ int main(void) {
     return 77;
 }
 #else
-
-static int failures, cases;
-
-#define FAIL(...)                                                                                  \
-    do {                                                                                           \
-        failures++;                                                                                \
-        printf("FAIL ");                                                                           \
-        printf(__VA_ARGS__);                                                                       \
-        printf("\n");                                                                              \
-        fflush(stdout);                                                                            \
-    } while (0)
-
-/* A CUDA helper failed: the GPU is unusable for the rest of the run. */
-#define DEV(call)                                                                                  \
-    do {                                                                                           \
-        refit_status st_ = (call);                                                                 \
-        if (st_ != REFIT_OK) {                                                                     \
-            printf("FAIL %s:%d: %s: %s (%s)\n", __FILE__, __LINE__, #call, refit_status_str(st_),  \
-                   rf_err_msg());                                                                  \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
