@@ -76,7 +76,7 @@ import json; r = json.load(open('$WORK/r.json')); print(r['refit_version'])"
 # bytes, GB/s; piped: nothing. Open MPI gives ranks a pty either way, so
 # this is what mpirun's own output decides.
 row_progress() {
-  if ! command -v script >/dev/null; then echo "SKIP: no script(1) (util-linux)"; return; fi
+  if ! command -v script >/dev/null; then echo "SKIP: no script(1) (util-linux) to give mpirun a terminal"; exit 77; fi
   synth "$WORK/g0" 1
   local cmd="$RF_MPIEXEC 2 $REFIT run --checkpoint $WORK/g0 --checkpoint $WORK/g0 --bucket-mb 1"
   script -qec "$cmd" /dev/null >"$WORK/tty" 2>&1
