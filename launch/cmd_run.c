@@ -116,7 +116,8 @@ static void print_outcome(refit_ctx *ctx, const rf_report_t *rep, refit_status s
 static int run_loads(refit_ctx *ctx, const ckpt_list_t *l, rf_report_t *rep, int rank, const char *progress) {
     rf_progress_line_t line = {.out = stdout};
     if (rf_progress_wanted(rank, progress)) refit_set_progress(ctx, rf_progress_draw, &line);
-    for (int i = 0; i < l->n; i++) {
+    int failed = 0;
+    for (int i = 0; i < l->n && !failed; i++) {
         const char *dir = rank == 0 ? l->dirs[i] : NULL;
         if (rank == 0) {
             printf("refit: generation %lld <- %s ...\n", (long long)refit_generation(ctx) + 1, l->dirs[i]);
@@ -131,10 +132,10 @@ static int run_loads(refit_ctx *ctx, const ckpt_list_t *l, rf_report_t *rep, int
             print_outcome(ctx, rep, st);
             fflush(stdout);
         }
-        if (st != REFIT_OK) return 1;
+        if (st != REFIT_OK) failed = 1;
     }
-    refit_set_progress(ctx, NULL, NULL);
-    return 0;
+    refit_set_progress(ctx, NULL, NULL); /* `line` ends here */
+    return failed;
 }
 
 static int finish(refit_ctx *ctx, const rf_opts_t *o, rf_report_t *rep, int rank, int failed) {
