@@ -65,7 +65,8 @@ static void bcast_digest(void *arg) {
 static void build_plan(void *arg) {
     job_t *j = arg;
     rf_plan_t plan;
-    if (rf_plan_build(j->snap, 64u << 20, &plan) != REFIT_OK) MPI_Abort(MPI_COMM_WORLD, 1);
+    if (rf_plan_build(j->snap->params, j->snap->n_params, j->snap->tp, 64u << 20, &plan) != REFIT_OK)
+        MPI_Abort(MPI_COMM_WORLD, 1);
     rf_plan_free(&plan);
 }
 

@@ -24,6 +24,7 @@
 
 #include "quant.h"
 #ifdef REFIT_HAVE_CUDA
+#include "cuda_device.h"
 #include "quant_cuda.h"
 #include "quant_moe_cuda.h"
 #endif
@@ -50,7 +51,7 @@ int main(void) {
 
 typedef struct {
     void *flush;
-    rf_qcu_timer_t *timer;
+    rf_dev_timer_t *timer;
     int iters;
 } bench_t;
 
@@ -86,10 +87,10 @@ static float time_median_ms(bench_t *b, run_fn run, void *ctx) {
     for (int i = 0; i < 3; i++)
         run(ctx); /* warm-up */
     for (int i = 0; i < b->iters; i++) {
-        DEV(rf_qcu_memset(b->flush, i & 0xFF, L2_FLUSH_BYTES)); /* untimed: evict L2 */
-        DEV(rf_qcu_timer_start(b->timer, NULL));
+        DEV(rf_dev_memset(b->flush, i & 0xFF, L2_FLUSH_BYTES)); /* untimed: evict L2 */
+        DEV(rf_dev_timer_start(b->timer, NULL));
         run(ctx);
-        DEV(rf_qcu_timer_stop(b->timer, NULL, &t[i]));
+        DEV(rf_dev_timer_stop(b->timer, NULL, &t[i]));
     }
     return median(t, b->iters);
 }
@@ -122,7 +123,7 @@ static int n_schemes(const job_t *j) { return j->moe ? RF_Q_COUNT : RF_Q_NONE; }
 
 static void run_copy(void *ctx) {
     job_t *j = ctx;
-    DEV(rf_qcu_memcpy_async(j->dcopy, j->dx, j->n * 2, NULL));
+    DEV(rf_dev_memcpy_async(j->dcopy, j->dx, j->n * 2, NULL));
 }
 
 static void run_quant(void *ctx) {
@@ -150,8 +151,8 @@ static bool matches_reference(job_t *j, const uint16_t *hx) {
             DEV(rf_qcu_moe_check(j->ws, j->moe, "bench", NULL, NULL));
         else
             DEV(rf_qcu_check(j->ws, j->cols, "bench", NULL, NULL));
-        DEV(rf_qcu_memcpy(got, j->dout, n));
-        DEV(rf_qcu_memcpy(gsc, j->dsc, ns * 4));
+        DEV(rf_dev_memcpy(got, j->dout, n));
+        DEV(rf_dev_memcpy(gsc, j->dsc, ns * 4));
         ok = reference(j, hx, want, wsc) == REFIT_OK && memcmp(want, got, n) == 0 &&
              memcmp(wsc, gsc, ns * 4) == 0;
     }
@@ -181,21 +182,21 @@ static uint16_t *job_alloc(job_t *j) {
         nws = w > nws ? w : nws;
     }
     j->ws_bytes = nws;
-    DEV(rf_qcu_malloc(j->n * 2, (void **)&j->dx));
-    DEV(rf_qcu_malloc(j->n * 2, &j->dcopy));
-    DEV(rf_qcu_malloc(nout, (void **)&j->dout));
-    DEV(rf_qcu_malloc(ns * 4, (void **)&j->dsc));
-    DEV(rf_qcu_malloc(nws, &j->ws));
-    DEV(rf_qcu_memcpy((void *)j->dx, hx, j->n * 2));
+    DEV(rf_dev_malloc(j->n * 2, (void **)&j->dx));
+    DEV(rf_dev_malloc(j->n * 2, &j->dcopy));
+    DEV(rf_dev_malloc(nout, (void **)&j->dout));
+    DEV(rf_dev_malloc(ns * 4, (void **)&j->dsc));
+    DEV(rf_dev_malloc(nws, &j->ws));
+    DEV(rf_dev_memcpy((void *)j->dx, hx, j->n * 2));
     return hx;
 }
 
 static void job_free(job_t *j, uint16_t *hx) {
-    rf_qcu_free((void *)j->dx);
-    rf_qcu_free(j->dcopy);
-    rf_qcu_free(j->dout);
-    rf_qcu_free(j->dsc);
-    rf_qcu_free(j->ws);
+    rf_dev_free((void *)j->dx);
+    rf_dev_free(j->dcopy);
+    rf_dev_free(j->dout);
+    rf_dev_free(j->dsc);
+    rf_dev_free(j->ws);
     free(hx);
 }
 
@@ -306,14 +307,14 @@ int main(int argc, char **argv) {
     args_t a = {0};
     bench_t b = {.iters = 20};
     parse_args(argc, argv, &a, &b);
-    if (rf_qcu_device_count() == 0) {
-        printf("quant_bw: no GPU: skipped (rf_qcu_device_count() == 0)\n");
+    if (rf_dev_count() == 0) {
+        printf("quant_bw: no GPU: skipped (rf_dev_count() == 0)\n");
         return 77;
     }
     char desc[256];
-    DEV(rf_qcu_device_desc(desc, sizeof desc));
-    DEV(rf_qcu_malloc(L2_FLUSH_BYTES, &b.flush));
-    DEV(rf_qcu_timer_create(&b.timer));
+    DEV(rf_dev_desc(desc, sizeof desc));
+    DEV(rf_dev_malloc(L2_FLUSH_BYTES, &b.flush));
+    DEV(rf_dev_timer_create(&b.timer));
     printf("# quant_bw: %s\n", desc);
     printf("# median of %d runs, L2 flushed before each; algbw = (bytes read + written) / time:\n"
            "# 2 B/elem bf16 in, 1 B/elem fp8 out (expert params: the padded fp8-block output,\n"
@@ -329,8 +330,8 @@ int main(int argc, char **argv) {
     printf("# ratio = algbw / copy bandwidth (target >= 0.80). fp8-tensor reads its input twice\n"
            "# (grid-wide amax, then quantize): 5 B/elem of traffic for 3 counted, so its ceiling\n"
            "# is about 0.60 when the tensor does not fit in L2 and the second read misses.\n");
-    rf_qcu_timer_destroy(b.timer);
-    rf_qcu_free(b.flush);
+    rf_dev_timer_destroy(b.timer);
+    rf_dev_free(b.flush);
     if (!ok) printf("quant_bw: FAIL: some GPU output differs from the C reference\n");
     return ok ? 0 : 1;
 }

@@ -1,6 +1,8 @@
-/* Moving bytes between ranks. MPI control plane (broadcasts, agreement on a
- * status) and the host data plane (bucket broadcasts inside slice groups).
- * Decides nothing about what is sent: coord/ gives it buffers. */
+/* Moving bytes between ranks over MPI, the only layer that calls MPI: the
+ * control plane (broadcasts, agreement on a status), the slice groups'
+ * bucket broadcasts the host backend's data plane is made of, nodes and
+ * local ranks (node_place.h). Decides nothing about what is sent: its
+ * callers give it buffers. Includes nothing above base. */
 #ifndef RF_COMM_H
 #define RF_COMM_H
 
@@ -22,12 +24,7 @@ int rf_comm_rank(const rf_comm_t *c);
 int rf_comm_world(const rf_comm_t *c);
 int rf_comm_tp(const rf_comm_t *c);
 int rf_comm_tp_rank(const rf_comm_t *c);
-int rf_comm_replica(const rf_comm_t *c);
-/* The duplicated MPI communicator (an MPI_Comm*), for backends that bootstrap on it. */
-const void *rf_comm_mpi(const rf_comm_t *c);
-/* Nodes: ranks with the same REFIT_NODE_ID or, unset, host name. Rank 0's
- * node is 0; local rank = place among the node's ranks in world order. */
-int rf_comm_node(const rf_comm_t *c);
+/* Nodes and local ranks as node_place.h defines them. */
 int rf_comm_nodes(const rf_comm_t *c);
 int rf_comm_local_rank(const rf_comm_t *c);
 int rf_comm_local_size(const rf_comm_t *c);
@@ -39,10 +36,6 @@ refit_status rf_comm_bcast(rf_comm_t *c, void *buf, size_t bytes);
 refit_status rf_comm_bcast_blob(rf_comm_t *c, uint8_t **buf, size_t *len);
 /* MIN of a value over all ranks (bucket size agreement). */
 refit_status rf_comm_allreduce_min_u64(rf_comm_t *c, uint64_t *val);
-/* MAX of `n` doubles over all ranks, result on every rank. */
-refit_status rf_comm_allreduce_max_f64(rf_comm_t *c, double *vals, int n);
-/* Gather `bytes` from every rank to rank 0 (recv NULL elsewhere). */
-refit_status rf_comm_gather(rf_comm_t *c, const void *send, size_t bytes, void *recv);
 refit_status rf_comm_barrier(rf_comm_t *c);
 /* Ends the whole job (MPI_Abort) with exit code `code`: the last resort of
  * the watchdog, from its own thread, when a load outlived its timeout. */

@@ -21,11 +21,12 @@ struct rf_comm_req {
     rf_node_bcast_t b;
 };
 
-#define MPI_CHECK(call)                                          \
-    do {                                                         \
-        int mpi_rc_ = (call);                                    \
-        if (mpi_rc_ != MPI_SUCCESS) return rf_mpi_fail(mpi_rc_, #call); \
-    } while (0)
+refit_status rf_mpi_fail(int rc, const char *what) {
+    char msg[MPI_MAX_ERROR_STRING] = "";
+    int len = 0;
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) snprintf(msg, sizeof msg, "MPI error %d", rc);
+    return rf_error(REFIT_ERR_COMM, "%s failed: %s", what, msg);
+}
 
 refit_status rf_comm_create(const void *mpi_comm, int tp, rf_comm_t **out) {
     const MPI_Comm *parent = mpi_comm;
@@ -44,8 +45,9 @@ refit_status rf_comm_create(const void *mpi_comm, int tp, rf_comm_t **out) {
         free(c);
         return rf_mpi_fail(rc, "MPI_Comm_dup");
     }
-    MPI_Comm_set_errhandler(c->world, MPI_ERRORS_RETURN);
-    refit_status st = rf_node_groups_create(c->world, tp, &c->groups);
+    rc = MPI_Comm_set_errhandler(c->world, MPI_ERRORS_RETURN);
+    refit_status st = rc == MPI_SUCCESS ? REFIT_OK : rf_mpi_fail(rc, "MPI_Comm_set_errhandler");
+    if (st == REFIT_OK) st = rf_node_groups_create(c->world, tp, &c->groups);
     if (st != REFIT_OK) {
         rf_comm_destroy(c);
         return st;
@@ -57,7 +59,8 @@ refit_status rf_comm_create(const void *mpi_comm, int tp, rf_comm_t **out) {
 void rf_comm_destroy(rf_comm_t *c) {
     if (!c) return;
     rf_node_groups_free(&c->groups);
-    MPI_Comm_free(&c->world);
+    if (c->world != MPI_COMM_NULL && MPI_Comm_free(&c->world) != MPI_SUCCESS)
+        RF_WARN("comm", "MPI_Comm_free of the context's communicator failed");
     free(c);
 }
 
@@ -65,9 +68,6 @@ int rf_comm_rank(const rf_comm_t *c) { return c->rank; }
 int rf_comm_world(const rf_comm_t *c) { return c->size; }
 int rf_comm_tp(const rf_comm_t *c) { return c->tp; }
 int rf_comm_tp_rank(const rf_comm_t *c) { return c->rank % c->tp; }
-int rf_comm_replica(const rf_comm_t *c) { return c->rank / c->tp; }
-const void *rf_comm_mpi(const rf_comm_t *c) { return &c->world; }
-int rf_comm_node(const rf_comm_t *c) { return c->groups.node; }
 int rf_comm_nodes(const rf_comm_t *c) { return c->groups.n_nodes; }
 int rf_comm_local_rank(const rf_comm_t *c) { return c->groups.local_rank; }
 int rf_comm_local_size(const rf_comm_t *c) { return c->groups.local_size; }
@@ -94,7 +94,7 @@ refit_status rf_comm_bcast_blob(rf_comm_t *c, uint8_t **buf, size_t *len) {
     if (c->rank == 0) return bcast_chunked(c->world, *buf, (size_t)n);
     uint8_t *p = malloc(n ? n : 1);
     /* Every rank must join the broadcast even when its malloc failed. */
-    static uint8_t sink[1 << 16];
+    uint8_t sink[4096];
     refit_status st = REFIT_OK;
     if (p) {
         st = bcast_chunked(c->world, p, (size_t)n);
@@ -117,17 +117,6 @@ refit_status rf_comm_bcast_blob(rf_comm_t *c, uint8_t **buf, size_t *len) {
 
 refit_status rf_comm_allreduce_min_u64(rf_comm_t *c, uint64_t *val) {
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, val, 1, MPI_UINT64_T, MPI_MIN, c->world));
-    return REFIT_OK;
-}
-
-refit_status rf_comm_allreduce_max_f64(rf_comm_t *c, double *vals, int n) {
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, vals, n, MPI_DOUBLE, MPI_MAX, c->world));
-    return REFIT_OK;
-}
-
-refit_status rf_comm_gather(rf_comm_t *c, const void *send, size_t bytes, void *recv) {
-    if (bytes > INT_MAX) return rf_error(REFIT_ERR_INVALID_ARG, "gather of %zu bytes", bytes);
-    MPI_CHECK(MPI_Gather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, 0, c->world));
     return REFIT_OK;
 }
 

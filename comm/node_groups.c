@@ -1,82 +1,25 @@
 /* Nodes and the two-level slice groups of the host data plane. */
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "node_groups.h"
+#include "rf_settings.h"
 
-#define NODE_NAME_MAX 64
-
-refit_status rf_mpi_fail(int rc, const char *what) {
-    char msg[MPI_MAX_ERROR_STRING] = "";
-    int len = 0;
-    MPI_Error_string(rc, msg, &len);
-    return rf_error(REFIT_ERR_COMM, "%s failed: %s", what, msg);
-}
-
-/* REFIT_NODE_ID, else the host name: what makes two ranks one node. */
-static void node_name(char out[NODE_NAME_MAX]) {
-    const char *id = getenv("REFIT_NODE_ID");
-    memset(out, 0, NODE_NAME_MAX);
-    if (id && *id) snprintf(out, NODE_NAME_MAX, "id:%s", id);
-    else if (gethostname(out, NODE_NAME_MAX - 1) != 0) snprintf(out, NODE_NAME_MAX, "?");
-}
-
-static bool flat_wanted(void) {
-    const char *v = getenv("REFIT_XFER_TOPO");
-    if (v && *v && strcmp(v, "flat") && strcmp(v, "node"))
-        RF_WARN("comm", "REFIT_XFER_TOPO='%s' is neither node nor flat: using node", v);
-    return v && !strcmp(v, "flat");
-}
-
-/* Node index of every rank: the index, in order of first appearance, of
- * its name among all ranks' names (so rank 0's node is 0). */
-static refit_status find_nodes(MPI_Comm world, rf_node_groups_t *ng) {
-    int size;
-    MPI_Comm_size(world, &size);
-    char mine[NODE_NAME_MAX];
-    node_name(mine);
-    char *all = malloc((size_t)size * NODE_NAME_MAX);
-    int *first = malloc(sizeof(int) * (size_t)size); /* lowest rank with rank r's name */
-    if (!all || !first) {
-        free(all);
-        free(first);
-        return rf_error(REFIT_ERR_NOMEM, "node table of %d ranks", size);
-    }
-    int rc = MPI_Allgather(mine, NODE_NAME_MAX, MPI_CHAR, all, NODE_NAME_MAX, MPI_CHAR, world);
-    refit_status st = rc == MPI_SUCCESS ? REFIT_OK : rf_mpi_fail(rc, "MPI_Allgather(node names)");
-    /* O(ranks x nodes) compares, once per context: 10^5 for 1,024 ranks on 128 nodes. */
-    for (int r = 0; st == REFIT_OK && r < size; r++) {
-        first[r] = r;
-        for (int q = 0; q < r; q++)
-            if (first[q] == q && !memcmp(all + (size_t)q * NODE_NAME_MAX, all + (size_t)r * NODE_NAME_MAX,
-                                         NODE_NAME_MAX)) {
-                first[r] = q;
-                break;
-            }
-        if (first[r] == r) ng->n_nodes++;
-    }
-    for (int r = 0; st == REFIT_OK && r < size; r++) {
-        if (first[r] == r && r < first[ng->rank]) ng->node++;
-        if (first[r] == first[ng->rank]) {
-            ng->local_rank += r < ng->rank;
-            ng->local_size++;
-        }
-    }
-    free(all);
-    free(first);
-    return st;
+/* REFIT_XFER_TOPO on rank 0: 1 flat, 0 per node, -1 malformed (an error
+ * recorded here; the others learn it from the broadcast). */
+static int flat_wanted(void) {
+    int c = 0;
+    if (rf_setting_choice(RF_SET_XFER_TOPO, &c) != REFIT_OK) return -1;
+    return c == 1; /* choices "node|flat" */
 }
 
 static refit_status split(MPI_Comm world, int color, int key, MPI_Comm *out, const char *what) {
     int rc = MPI_Comm_split(world, color, key, out);
     if (rc != MPI_SUCCESS) return rf_mpi_fail(rc, what);
     if (*out == MPI_COMM_NULL) return REFIT_OK;
-    MPI_Comm_set_errhandler(*out, MPI_ERRORS_RETURN);
-    int n;
-    MPI_Comm_size(*out, &n);
-    if (n == 1) MPI_Comm_free(out); /* a broadcast to oneself moves nothing */
+    int n = 0;
+    MPI_CHECK(MPI_Comm_set_errhandler(*out, MPI_ERRORS_RETURN));
+    MPI_CHECK(MPI_Comm_size(*out, &n));
+    if (n == 1) MPI_CHECK(MPI_Comm_free(out)); /* a broadcast to oneself moves nothing */
     return REFIT_OK;
 }
 
@@ -89,20 +32,27 @@ static refit_status make_group(MPI_Comm world, int g, rf_node_groups_t *ng) {
     /* Key = rank: rank 0 leads its node, elsewhere the lowest member does. */
     RF_CHECK(split(world, grp->member ? node : MPI_UNDEFINED, rank, &grp->intra, "MPI_Comm_split(node group)"));
     int local = 0;
-    if (grp->intra != MPI_COMM_NULL) MPI_Comm_rank(grp->intra, &local);
+    if (grp->intra != MPI_COMM_NULL) MPI_CHECK(MPI_Comm_rank(grp->intra, &local));
     grp->leader = grp->member && local == 0;
     return split(world, grp->leader ? 0 : MPI_UNDEFINED, rank, &grp->inter, "MPI_Comm_split(leaders)");
 }
 
 refit_status rf_node_groups_create(MPI_Comm world, int tp, rf_node_groups_t *out) {
     rf_node_groups_t ng = {.tp = tp};
-    MPI_Comm_rank(world, &ng.rank);
+    MPI_CHECK(MPI_Comm_rank(world, &ng.rank));
     /* Rank 0's setting holds everywhere: groups split two ways would never meet. */
-    int flat = ng.rank == 0 && flat_wanted();
-    int rc = MPI_Bcast(&flat, 1, MPI_INT, 0, world);
-    if (rc != MPI_SUCCESS) return rf_mpi_fail(rc, "MPI_Bcast(REFIT_XFER_TOPO)");
+    int flat = ng.rank == 0 ? flat_wanted() : 0;
+    MPI_CHECK(MPI_Bcast(&flat, 1, MPI_INT, 0, world));
+    if (flat < 0)
+        return ng.rank == 0 ? REFIT_ERR_INVALID_ARG
+                            : rf_error(REFIT_ERR_REMOTE, "rank 0: REFIT_XFER_TOPO is malformed there");
     ng.flat = flat;
-    RF_CHECK(find_nodes(world, &ng));
+    rf_node_place_t place;
+    RF_CHECK(rf_node_place(&world, &place));
+    ng.node = place.node;
+    ng.n_nodes = place.n_nodes;
+    ng.local_rank = place.local_rank;
+    ng.local_size = place.local_size;
     ng.groups = calloc((size_t)tp, sizeof *ng.groups);
     if (!ng.groups) return rf_error(REFIT_ERR_NOMEM, "slice groups");
     for (int g = 0; g < tp; g++) ng.groups[g].intra = ng.groups[g].inter = MPI_COMM_NULL;
@@ -119,9 +69,12 @@ refit_status rf_node_groups_create(MPI_Comm world, int tp, rf_node_groups_t *out
 }
 
 void rf_node_groups_free(rf_node_groups_t *ng) {
+    /* A failed free leaks one communicator handle and nothing else: noted, not fatal. */
     for (int g = 0; ng->groups && g < ng->tp; g++) {
-        if (ng->groups[g].intra != MPI_COMM_NULL) MPI_Comm_free(&ng->groups[g].intra);
-        if (ng->groups[g].inter != MPI_COMM_NULL) MPI_Comm_free(&ng->groups[g].inter);
+        MPI_Comm *c[2] = {&ng->groups[g].intra, &ng->groups[g].inter};
+        for (int k = 0; k < 2; k++)
+            if (*c[k] != MPI_COMM_NULL && MPI_Comm_free(c[k]) != MPI_SUCCESS)
+                RF_WARN("comm", "MPI_Comm_free of slice group %d failed", g);
     }
     free(ng->groups);
     ng->groups = NULL;

@@ -12,14 +12,13 @@
  * inter level and the intra level is the whole group: the single-level
  * broadcast of before.
  *
- * A node is the set of ranks with the same REFIT_NODE_ID, or when that is
- * unset the same host name (gethostname). Internal to comm/. */
+ * Nodes are those of node_place.h. Internal to comm/. */
 #ifndef RF_NODE_GROUPS_H
 #define RF_NODE_GROUPS_H
 
 #include <mpi.h>
 
-#include "rf_common.h"
+#include "node_place.h"
 
 typedef struct {
     MPI_Comm intra; /* MPI_COMM_NULL when not a member or alone on its node */
@@ -56,7 +55,5 @@ refit_status rf_node_bcast_start(const rf_node_groups_t *ng, int g, void *buf, i
                                  rf_node_bcast_t *b);
 refit_status rf_node_bcast_wait(rf_node_bcast_t *b);
 
-/* "MPI_Xxx failed: <MPI's error string>" as REFIT_ERR_COMM. */
-refit_status rf_mpi_fail(int rc, const char *what);
 
 #endif

@@ -1,13 +1,19 @@
 /* The context's state, shared by the files of coord/ that implement the
- * protocol (ctx.c: steps R0-B; dump.c: SPEC §5 dumps). */
+ * protocol (SPEC §2), one file per step:
+ *   ctx.c       refit_create / refit_destroy, accessors, the guard's hooks
+ *   load.c      refit_load: R0 open and check, R1 snapshot, the steps in order
+ *   restore.c   R2: the params' memory, allocated once
+ *   transfer.c  R3 + R4: slices through the backend, quantize once each
+ *   commit.c    B: commit the agreed generation
+ *   dump.c      refit_dump (SPEC §5)
+ * Everything a context owns is reached from struct refit_ctx: two contexts
+ * in one process share nothing but the base layer's log settings. */
 #ifndef RF_CTX_INTERNAL_H
 #define RF_CTX_INTERNAL_H
 
 #include "backend.h"
 #include "checkpoint.h"
-#include "comm.h"
 #include "guard.h"
-#include "plan.h"
 #include "snapshot.h"
 
 /* One param's memory on this rank. Live buffers keep their addresses for
@@ -31,7 +37,7 @@ struct refit_ctx {
     uint8_t *snap_blob; /* its encoding */
     size_t snap_len;
     rf_plan_t plan;
-    rf_pstate_t *ps;    /* [snap->n_params] */
+    rf_pstate_t *ps;    /* [snap->n_params]; NULL until R2 allocated every param */
 
     int64_t generation; /* last committed, -1 none */
     bool valid;
@@ -39,9 +45,7 @@ struct refit_ctx {
     /* per load */
     int64_t loading;    /* generation being loaded */
     rf_ckpt_t *ckpt;    /* rank 0 */
-    rf_src_t (*src)[RF_MAX_PARTS];
-    int *fds;           /* rank 0: one read-only descriptor per checkpoint file */
-    size_t n_fds;
+    rf_sources_t src;   /* rank 0: where every param's bytes are in ckpt */
     double quant_seconds;
     uint64_t quant_bytes;
     void *staging;      /* bf16 slice of the quantized param being received */
@@ -55,10 +59,17 @@ struct refit_ctx {
     rf_guard_t *guard;  /* fault points, watchdog, emergency dump */
 };
 
+/* restore.c: R2, and freeing what it allocated (also on a failure part way). */
+refit_status rf_restore(refit_ctx *ctx);
+void rf_free_params(refit_ctx *ctx);
+/* transfer.c: R3 + R4; *moved = bytes this rank moved. */
+refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved);
 /* Where param i's data / scales live for the generation being loaded. */
 void *rf_ctx_target(refit_ctx *ctx, size_t i, bool scales);
-/* This rank's part of refit_dump, no MPI: its rank file and, on rank 0, the
- * snapshot (the emergency dump of a dying rank uses it alone). */
+/* commit.c: B after the agreement, under the live lock. */
+refit_status rf_commit(refit_ctx *ctx, uint64_t *bytes);
+/* dump.c: this rank's part of refit_dump, no MPI: its rank file and, on
+ * rank 0, the snapshot (the emergency dump of a dying rank uses it alone). */
 refit_status rf_dump_local(refit_ctx *ctx, const char *dir);
 
 #endif

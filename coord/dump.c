@@ -9,24 +9,8 @@
 #include <sys/stat.h>
 
 #include "ctx_internal.h"
+#include "rf_fileio.h"
 #include "safetensors.h"
-
-static refit_status mkdir_p(const char *dir) {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
-        return rf_error(REFIT_ERR_INVALID_ARG, "dump directory name too long: %s", dir);
-    for (char *p = path + 1;; p++) {
-        bool end = *p == '\0';
-        if (*p == '/' || end) {
-            *p = '\0';
-            if (mkdir(path, 0755) != 0 && errno != EEXIST)
-                return rf_error(REFIT_ERR_IO, "%s: cannot create directory: %s", path, strerror(errno));
-            if (end) break;
-            *p = '/';
-        }
-    }
-    return REFIT_OK;
-}
 
 typedef struct {
     refit_ctx *ctx;
@@ -36,7 +20,7 @@ typedef struct {
 
 static refit_status fill_tensor(void *user, size_t index, uint8_t *dst, uint64_t nbytes) {
     dump_fill_t *f = user;
-    return f->ctx->be->to_host(f->ctx->be, dst, f->src[index], (size_t)nbytes);
+    return f->ctx->be->ops->to_host(f->ctx->be, dst, f->src[index], (size_t)nbytes);
 }
 
 /* "x.weight" -> "x.weight_scale" / "x.weight_scale_inv" (SPEC §4). */
@@ -108,7 +92,7 @@ refit_status rf_dump_local(refit_ctx *ctx, const char *dir) {
     if (!ctx->valid)
         return rf_error(REFIT_ERR_STATE,
                         "nothing to dump: an in-place reload failed, the live weights match no checkpoint");
-    RF_CHECK(mkdir_p(dir));
+    RF_CHECK(rf_mkdir_p(dir, 0755));
     RF_CHECK(write_rank_file(ctx, dir));
     return rf_comm_rank(ctx->comm) == 0 ? write_snapshot(ctx, dir) : REFIT_OK;
 }
@@ -117,7 +101,7 @@ refit_status refit_dump(refit_ctx *ctx, const char *dir) {
     rf_err_clear();
     rf_guard_live_lock(ctx->guard); /* not at once with a dying rank's emergency dump */
     refit_status st = rf_dump_local(ctx, dir);
-    rf_guard_live_unlock(ctx->guard);
+    rf_guard_live_unlock(ctx->guard, ctx->generation);
     st = rf_comm_agree(ctx->comm, st);
     if (st != REFIT_OK) snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg());
     return st;

@@ -8,12 +8,13 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "rf_settings.h"
 
 #define SYNTAX "expected RANK:PHASE:KIND[:GEN] with PHASE open|snapshot|restore|transfer|quantize|commit, " \
-               "KIND error|crash|hang, GEN >= 0 (default 1)"
+               "KIND error|crash|hang (or nomem with restore), GEN >= 0 (default 1)"
 
 const char *rf_fault_kind_name(rf_fault_kind_t k) {
-    static const char *const names[] = {"none", "error", "crash", "hang"};
+    static const char *const names[] = {"none", "error", "crash", "hang", "nomem"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }
 
@@ -63,8 +64,9 @@ refit_status rf_fault_parse(const char *spec, rf_fault_t *out) {
     bool ok = (n == 3 || n == 4) && strlen(spec) < sizeof f.spec && parse_i64(field[0], len[0], 0, &rank) &&
               rank <= (1 << 24);
     if (ok) ph = find_name(field[1], len[1], phase_name, REFIT_PHASE_COUNT);
-    if (ok) kind = find_name(field[2], len[2], kind_name, 3);
+    if (ok) kind = find_name(field[2], len[2], kind_name, 4);
     ok = ok && ph >= 0 && kind >= 0 && (n == 3 || parse_i64(field[3], len[3], 0, &f.generation));
+    ok = ok && (kind + 1 != RF_FAULT_NOMEM || ph == REFIT_PHASE_RESTORE); /* R2 is where refit allocates */
     if (!ok) return rf_error(REFIT_ERR_INVALID_ARG, "REFIT_FAULT='%s': %s", spec, SYNTAX);
     f.rank = (int)rank;
     f.phase = (refit_phase)ph;
@@ -76,7 +78,9 @@ refit_status rf_fault_parse(const char *spec, rf_fault_t *out) {
 
 refit_status rf_fault_from_env(int world, rf_fault_t *out) {
     rf_fault_t f;
-    RF_CHECK(rf_fault_parse(getenv("REFIT_FAULT"), &f));
+    const char *spec = "";
+    RF_CHECK(rf_setting_str(RF_SET_FAULT, &spec));
+    RF_CHECK(rf_fault_parse(spec, &f));
     if (f.kind != RF_FAULT_NONE && f.rank >= world)
         return rf_error(REFIT_ERR_INVALID_ARG, "REFIT_FAULT='%s': rank %d out of range (world size %d)", f.spec,
                         f.rank, world);
@@ -98,7 +102,8 @@ static void announce(const rf_fault_t *f, const char *what) {
 }
 
 refit_status rf_fault_point(rf_fault_t *f, int rank, refit_phase ph, int64_t gen, const char *what) {
-    if (f->kind == RF_FAULT_NONE || f->fired || f->rank != rank || f->phase != ph || f->generation != gen)
+    if (f->kind == RF_FAULT_NONE || f->kind == RF_FAULT_NOMEM || f->fired || f->rank != rank || f->phase != ph ||
+        f->generation != gen)
         return REFIT_OK;
     f->fired = true;
     announce(f, what);
@@ -111,4 +116,12 @@ refit_status rf_fault_point(rf_fault_t *f, int rank, refit_phase ph, int64_t gen
         return rf_error(REFIT_ERR_INTERNAL, "injected fault: error in phase %s of generation %lld%s%s (REFIT_FAULT=%s)",
                         refit_phase_name(ph), (long long)gen, what ? " at " : "", what ? what : "", f->spec);
     }
+}
+
+refit_status rf_fault_alloc_point(rf_fault_t *f, int rank, int64_t gen, const char *what) {
+    if (f->kind != RF_FAULT_NOMEM || f->fired || f->rank != rank || f->generation != gen) return REFIT_OK;
+    f->fired = true;
+    announce(f, what);
+    return rf_error(REFIT_ERR_NOMEM, "injected fault: nomem in phase restore of generation %lld%s%s (REFIT_FAULT=%s)",
+                    (long long)gen, what ? " at " : "", what ? what : "", f->spec);
 }

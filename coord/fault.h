@@ -2,17 +2,20 @@
  *   REFIT_FAULT=RANK:PHASE:KIND[:GEN]
  * PHASE: open, snapshot, restore, transfer, quantize, commit; KIND: error
  * (the step returns an error), crash (the process aborts), hang (the
- * process stops responding); GEN: the generation whose load it hits
- * (default 1). The coordinator calls rf_fault_point() where each phase
+ * process stops responding), nomem (restore only: an allocation of R2
+ * fails, part way through the params); GEN: the generation whose load it
+ * hits (default 1). The coordinator calls rf_fault_point() where each phase
  * starts on every rank (transfer and quantize: where the first param's
- * slice lands / is quantized, so a fault hits mid-transfer). Backend-neutral:
- * the points sit in coord/, whichever backend moves the bytes. */
+ * slice lands / is quantized, so a fault hits mid-transfer) and
+ * rf_fault_alloc_point() at R2's allocation of its middle param.
+ * Backend-neutral: the points sit in coord/, whichever backend moves the
+ * bytes. */
 #ifndef RF_FAULT_H
 #define RF_FAULT_H
 
 #include "rf_common.h"
 
-typedef enum { RF_FAULT_NONE = 0, RF_FAULT_ERROR, RF_FAULT_CRASH, RF_FAULT_HANG } rf_fault_kind_t;
+typedef enum { RF_FAULT_NONE = 0, RF_FAULT_ERROR, RF_FAULT_CRASH, RF_FAULT_HANG, RF_FAULT_NOMEM } rf_fault_kind_t;
 
 typedef struct {
     rf_fault_kind_t kind; /* NONE: no fault configured */
@@ -35,5 +38,9 @@ const char *rf_fault_kind_name(rf_fault_kind_t k);
  * naming the phase and `what` (param or file, may be NULL), once; crash ->
  * abort(); hang -> never returns. Otherwise REFIT_OK. */
 refit_status rf_fault_point(rf_fault_t *f, int rank, refit_phase ph, int64_t gen, const char *what);
+/* Called by rank `rank` at an allocation of R2 in generation `gen`: when a
+ * nomem fault matches, returns REFIT_ERR_NOMEM "injected fault: nomem ..."
+ * naming `what`, once. Otherwise REFIT_OK. */
+refit_status rf_fault_alloc_point(rf_fault_t *f, int rank, int64_t gen, const char *what);
 
 #endif

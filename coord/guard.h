@@ -1,7 +1,12 @@
-/* Reliability of one context (coord/ctx.c calls these): the fault points
- * (coord/fault.h), the watchdog armed around each load (coord/watchdog.h)
- * and what happens when a load outlives its timeout, and the emergency dump
- * a dying rank writes of its last committed generation.
+/* Reliability of one context: the fault points (fault.h), the watchdog
+ * armed around each load and what happens when a load outlives its timeout
+ * (timeout.c, on watchdog.h's timer thread), and the emergency dump a dying
+ * rank writes of its last committed generation (emergency.c). guard.c holds
+ * the state they share and the fault points of each phase.
+ *
+ * The guard never sees the context (coord/ctx_internal.h): what it needs
+ * from it comes in rf_guard_hooks_t and as arguments, so the dependency is
+ * one way, ctx -> guard.
  *
  * Why a load that times out ends the job instead of returning: a rank that
  * stopped responding, or died, leaves its peers inside an MPI collective
@@ -23,39 +28,51 @@ typedef struct rf_guard rf_guard_t;
 #define RF_DEFAULT_TIMEOUT_S 60.0
 #define RF_EXIT_TIMEOUT 124 /* exit code of a job ended by the watchdog (as coreutils timeout) */
 
-/* Reads REFIT_FAULT (bad syntax: REFIT_ERR_INVALID_ARG) and starts the watchdog
- * thread. `ctx` must have its comm; the backend may come later. */
-refit_status rf_guard_create(refit_ctx *ctx, rf_guard_t **out);
+/* What the guard calls back into its context. Each runs on the watchdog
+ * thread or the emergency dump's thread. */
+typedef struct {
+    void *user;
+    /* the load is past its deadline: make the backend's blocked calls return */
+    void (*unblock)(void *user);
+    /* this rank's part of the dump (no MPI), under the live lock */
+    refit_status (*dump_local)(void *user, const char *dir);
+    /* ends the whole job with `code` (MPI_Abort); does not return */
+    void (*end_job)(void *user, int code);
+} rf_guard_hooks_t;
+
+typedef struct {
+    int rank, world;
+    double timeout_s;    /* 0: RF_DEFAULT_TIMEOUT_S; < 0: no watchdog */
+    bool shadow;         /* shadow commit mode: live weights stay whole during a load */
+    int64_t generation;  /* committed so far */
+} rf_guard_config_t;
+
+/* Reads REFIT_FAULT (bad syntax: REFIT_ERR_INVALID_ARG) and starts the
+ * watchdog thread. */
+refit_status rf_guard_create(const rf_guard_config_t *cfg, const rf_guard_hooks_t *hooks, rf_guard_t **out);
 void rf_guard_destroy(rf_guard_t *g);
 
-/* Around refit_load: arms / disarms the watchdog with the context's timeout. */
-void rf_guard_load_begin(rf_guard_t *g);
+/* Around refit_load of generation `loading`: arms / disarms the watchdog. */
+void rf_guard_load_begin(rf_guard_t *g, int64_t loading);
 void rf_guard_load_end(rf_guard_t *g);
 /* rf_now() time at which the running load's watchdog fires (0: no watchdog). */
 double rf_guard_deadline(const rf_guard_t *g);
 /* Progress marker: the phase the watchdog names if the load times out. */
 void rf_guard_phase(rf_guard_t *g, refit_phase ph);
-/* Marker + fault point of phase `ph` (`what`: the param or file at hand, or NULL). */
-refit_status rf_guard_fault(rf_guard_t *g, refit_phase ph, const char *what);
-/* Held while the live weights change (commit), so that an emergency dump
- * never reads half-copied weights. */
+/* Marker + fault point of phase `ph` of generation `gen` (`what`: the param
+ * or file at hand, or NULL). */
+refit_status rf_guard_fault(rf_guard_t *g, refit_phase ph, int64_t gen, const char *what);
+/* Fault point of an allocation of R2 (REFIT_FAULT kind nomem). */
+refit_status rf_guard_alloc_fault(rf_guard_t *g, int64_t gen, const char *what);
+/* Held while the live weights change (commit) or are read (dumps), so that
+ * an emergency dump never reads half-copied weights; unlock publishes the
+ * committed generation for messages from other threads. */
 void rf_guard_live_lock(rf_guard_t *g);
-void rf_guard_live_unlock(rf_guard_t *g);
+void rf_guard_live_unlock(rf_guard_t *g, int64_t generation);
 
-/* ---- for the launcher and embedding applications --------------------- */
-/* Where a dying rank writes its emergency dump (the --dump directory); NULL: none. */
-void rf_ctx_set_emergency_dump(refit_ctx *ctx, const char *dir);
-/* Reports on stderr why this rank is about to die ("timed out after 9.0 s",
- * "terminated by signal 15") with the phase and generations, and, when a
- * dump directory was set and a load was running (shadow commit mode),
- * writes this rank's dump file of the last committed generation, waiting
- * at most `max_seconds` for it. Local: no MPI. Safe from any thread; the
- * second caller waits for the first one's dump. */
-void rf_ctx_emergency(refit_ctx *ctx, const char *why, double max_seconds);
-/* Starts that dump without waiting (nothing is printed): for the first sign
- * that the job is being torn down, e.g. the SIGCONT with which mpirun
- * begins, a second before its SIGTERM and SIGKILL. A later
- * rf_ctx_emergency() waits for it rather than dumping again. */
-void rf_ctx_emergency_dump_start(refit_ctx *ctx);
+/* ---- the emergency dump (emergency.c; see coord/refit_tool.h) --------- */
+void rf_guard_set_dump_dir(rf_guard_t *g, const char *dir);
+void rf_guard_emergency(rf_guard_t *g, const char *why, double max_seconds);
+void rf_guard_emergency_dump_start(rf_guard_t *g);
 
 #endif

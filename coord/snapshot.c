@@ -339,10 +339,6 @@ refit_status rf_snap_check_ckpt(const rf_snap_t *s, const rf_ckpt_t *c) {
 }
 
 /* ---- helpers and listing ------------------------------------------------ */
-uint64_t rf_snap_param_bf16_bytes(const rf_param_t *p) {
-    return (uint64_t)p->rows * (uint64_t)p->cols * 2u;
-}
-
 bool rf_snap_param_quantized(const rf_snap_t *s, const rf_param_t *p) {
     return p->quantize && s->scheme != RF_Q_NONE;
 }

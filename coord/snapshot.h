@@ -44,8 +44,8 @@ refit_status rf_snap_check_ckpt(const rf_snap_t *s, const rf_ckpt_t *c);
 /* Human-readable listing (refit inspect / refit plan). */
 void rf_snap_print(const rf_snap_t *s, FILE *out);
 
-/* Bytes of a param's quantized form (fp8 data) or bf16 when not quantized. */
-uint64_t rf_snap_param_bf16_bytes(const rf_param_t *p);
+/* Whether param p is stored quantized (fp8) under the snapshot's scheme;
+ * its bf16 size is rf_param_bf16_bytes (model.h). */
 bool rf_snap_param_quantized(const rf_snap_t *s, const rf_param_t *p);
 
 #endif

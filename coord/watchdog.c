@@ -1,5 +1,6 @@
 /* The watchdog thread (see watchdog.h): sleeps on a condition variable of
  * CLOCK_MONOTONIC until disarmed, re-armed, stopped or past its deadline. */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -28,26 +29,44 @@ static void *watch(void *arg) {
     rf_watchdog_t *w = arg;
     sigset_t all; /* signals are for the application's threads, not this one */
     sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
-    pthread_mutex_lock(&w->mu);
+    PTHREAD_MUST(pthread_sigmask(SIG_BLOCK, &all, NULL));
+    PTHREAD_MUST(pthread_mutex_lock(&w->mu));
     while (!w->stop) {
         if (!w->armed) {
-            pthread_cond_wait(&w->cv, &w->mu);
+            PTHREAD_MUST(pthread_cond_wait(&w->cv, &w->mu));
             continue;
         }
         if (rf_now() < w->deadline) {
             struct timespec ts = to_timespec(w->deadline);
-            pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+            int rc = pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+            if (rc != 0 && rc != ETIMEDOUT) rf_pthread_must_fail(rc, "pthread_cond_timedwait", __FILE__, __LINE__);
             continue;
         }
         w->armed = false;
         double s = w->seconds;
-        pthread_mutex_unlock(&w->mu);
+        PTHREAD_MUST(pthread_mutex_unlock(&w->mu));
         w->fn(w->user, s);
-        pthread_mutex_lock(&w->mu);
+        PTHREAD_MUST(pthread_mutex_lock(&w->mu));
     }
-    pthread_mutex_unlock(&w->mu);
+    PTHREAD_MUST(pthread_mutex_unlock(&w->mu));
     return NULL;
+}
+
+/* The condition variable waits on CLOCK_MONOTONIC, rf_now()'s clock:
+ * immune to date changes. */
+static refit_status init_sync(rf_watchdog_t *w) {
+    pthread_condattr_t ca;
+    PTHREAD_CHECK(pthread_condattr_init(&ca));
+    int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (rc == 0) rc = pthread_cond_init(&w->cv, &ca);
+    PTHREAD_MUST(pthread_condattr_destroy(&ca));
+    if (rc != 0) return rf_pthread_fail(rc, "watchdog: pthread_cond_init");
+    rc = pthread_mutex_init(&w->mu, NULL);
+    if (rc != 0) {
+        PTHREAD_MUST(pthread_cond_destroy(&w->cv));
+        return rf_pthread_fail(rc, "watchdog: pthread_mutex_init");
+    }
+    return REFIT_OK;
 }
 
 refit_status rf_watchdog_create(rf_watchdog_fn fn, void *user, rf_watchdog_t **out) {
@@ -55,18 +74,17 @@ refit_status rf_watchdog_create(rf_watchdog_fn fn, void *user, rf_watchdog_t **o
     if (!w) return rf_error(REFIT_ERR_NOMEM, "watchdog");
     w->fn = fn;
     w->user = user;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* rf_now()'s clock: immune to date changes */
-    pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&w->mu, NULL);
+    refit_status st = init_sync(w);
+    if (st != REFIT_OK) {
+        free(w);
+        return st;
+    }
     int rc = pthread_create(&w->thread, NULL, watch, w);
     if (rc != 0) {
-        pthread_cond_destroy(&w->cv);
-        pthread_mutex_destroy(&w->mu);
+        PTHREAD_MUST(pthread_cond_destroy(&w->cv));
+        PTHREAD_MUST(pthread_mutex_destroy(&w->mu));
         free(w);
-        return rf_error(REFIT_ERR_INTERNAL, "watchdog thread: pthread_create failed (error %d)", rc);
+        return rf_pthread_fail(rc, "watchdog thread: pthread_create");
     }
     *out = w;
     return REFIT_OK;
@@ -74,28 +92,28 @@ refit_status rf_watchdog_create(rf_watchdog_fn fn, void *user, rf_watchdog_t **o
 
 void rf_watchdog_destroy(rf_watchdog_t *w) {
     if (!w) return;
-    pthread_mutex_lock(&w->mu);
+    PTHREAD_MUST(pthread_mutex_lock(&w->mu));
     w->stop = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->thread, NULL);
-    pthread_cond_destroy(&w->cv);
-    pthread_mutex_destroy(&w->mu);
+    PTHREAD_MUST(pthread_cond_signal(&w->cv));
+    PTHREAD_MUST(pthread_mutex_unlock(&w->mu));
+    PTHREAD_MUST(pthread_join(w->thread, NULL));
+    PTHREAD_MUST(pthread_cond_destroy(&w->cv));
+    PTHREAD_MUST(pthread_mutex_destroy(&w->mu));
     free(w);
 }
 
 void rf_watchdog_arm(rf_watchdog_t *w, double seconds) {
-    pthread_mutex_lock(&w->mu);
+    PTHREAD_MUST(pthread_mutex_lock(&w->mu));
     w->armed = seconds > 0;
     w->seconds = seconds;
     w->deadline = rf_now() + seconds;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    PTHREAD_MUST(pthread_cond_signal(&w->cv));
+    PTHREAD_MUST(pthread_mutex_unlock(&w->mu));
 }
 
 void rf_watchdog_disarm(rf_watchdog_t *w) {
-    pthread_mutex_lock(&w->mu);
+    PTHREAD_MUST(pthread_mutex_lock(&w->mu));
     w->armed = false;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    PTHREAD_MUST(pthread_cond_signal(&w->cv));
+    PTHREAD_MUST(pthread_mutex_unlock(&w->mu));
 }

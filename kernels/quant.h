@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rf_bf16.h" /* rf_bf16_to_f32, rf_f32_to_bf16 */
 #include "rf_common.h"
 
 typedef enum { RF_Q_FP8_TENSOR, RF_Q_FP8_ROW, RF_Q_FP8_BLOCK, RF_Q_NONE, RF_Q_COUNT } rf_qscheme_t;
@@ -22,12 +23,6 @@ uint64_t rf_q_scale_count(rf_qscheme_t s, int64_t rows, int64_t cols);
 #define RF_FP8_MAX 448.0f
 #define RF_Q_BLOCK 128
 
-static inline float rf_bf16_to_f32(uint16_t b) {
-    union { uint32_t u; float f; } v = {.u = (uint32_t)b << 16};
-    return v.f;
-}
-/* fp32 -> bf16, round to nearest even (NaN stays NaN). */
-uint16_t rf_f32_to_bf16(float f);
 /* fp32 -> e4m3fn, round to nearest even, sign kept; caller clamps to ±448 first. NaN -> 0x7F/0xFF. */
 uint8_t rf_f32_to_fp8(float f);
 float rf_fp8_to_f32(uint8_t v);

@@ -36,6 +36,8 @@
 
 #include "quant_cuda.h"
 #include "quant_cuda_dev.cuh"
+#include "rf_check_cuda.h"
+#include "rf_settings.h"
 
 namespace {
 
@@ -430,7 +432,9 @@ void launch_row(const uint16_t *x, int64_t rows, int64_t cols, bool vec, uint8_t
 }
 
 /* Lets k_block_smem's 6 x 33 KiB of shared memory an SM be configured (a
- * hint; the driver's default usually picks it anyway). Once per device. */
+ * hint; the driver's default usually picks it anyway). Once per device: the
+ * attribute belongs to the CUDA function, process-wide, so the record of
+ * having set it is too (CUDA's state, not a context's). */
 void block_smem_carveout() {
     static std::atomic<unsigned long long> done{0};
     int dev = 0;
@@ -447,21 +451,23 @@ void block_smem_carveout() {
         done.fetch_or(bit, std::memory_order_relaxed);
 }
 
-/* fp8-block. REFIT_BLOCK_KERNEL (read every call, for benchmarks) picks the
- * kernel of the vectorized path: unset = k_block_smem launched with PDL after
- * k_init, "nopdl" = the same kernel launched normally, "old" = k_block_reg
- * (the kernel before k_block_smem). All give the same bytes. */
+/* fp8-block. REFIT_BLOCK_KERNEL (rf_settings.h; read every call, for
+ * benchmarks) picks the kernel of the vectorized path: pdl (default) =
+ * k_block_smem launched with PDL after k_init, "nopdl" = the same kernel
+ * launched normally, "old" = k_block_reg (the kernel before k_block_smem).
+ * All give the same bytes. */
 refit_status launch_block(const uint16_t *x, int64_t rows, int64_t cols, bool vec,
                           uint8_t *out, float *scales, Ws *ws, cudaStream_t st) {
     const int64_t nblocks = (int64_t)rf_q_scale_count(RF_Q_FP8_BLOCK, rows, cols);
     if (nblocks == 0) return REFIT_OK;
     const unsigned grid = (unsigned)nblocks;
-    const char *which = getenv("REFIT_BLOCK_KERNEL");
+    int which = 0; /* choices "pdl|nopdl|old" */
+    RF_CHECK(rf_setting_choice(RF_SET_BLOCK_KERNEL, &which));
     if (!vec) {
         k_block_loop<<<grid, kThreads, 0, st>>>(x, rows, cols, out, scales, ws);
-    } else if (which && strcmp(which, "old") == 0) {
+    } else if (which == 2) {
         k_block_reg<<<grid, kThreads, 0, st>>>(x, rows, cols, out, scales, ws);
-    } else if (which && strcmp(which, "nopdl") == 0) {
+    } else if (which == 1) {
         block_smem_carveout();
         k_block_smem<<<grid, kBlockThreads, 0, st>>>(x, rows, cols, out, scales, ws);
     } else {
@@ -525,15 +531,6 @@ bool can_vectorize(rf_qscheme_t s, const uint16_t *x, int64_t cols, const uint8_
 
 extern "C" {
 
-int rf_qcu_device_count(void) {
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
-        (void)cudaGetLastError(); /* clear, so later calls do not see it */
-        return 0;
-    }
-    return n;
-}
-
 size_t rf_qcu_workspace_bytes(rf_qscheme_t s, int64_t rows, int64_t cols) {
     (void)s;
     (void)rows;
@@ -585,7 +582,7 @@ refit_status rf_qcu_check(const void *d_workspace, int64_t cols, const char *lab
     cudaStream_t st = (cudaStream_t)stream;
     cudaError_t e = cudaMemcpyAsync(&h, d_workspace, sizeof h, cudaMemcpyDeviceToHost, st);
     if (e == cudaSuccess) e = cudaStreamSynchronize(st);
-    if (e != cudaSuccess) return cuda_error(e, "quantize (cuda): check");
+    if (e != cudaSuccess) return rf_cuda_fail(e, "quantize (cuda): check");
     int64_t idx = h.bad_key == kNoBad ? -1 : (int64_t)(h.bad_key >> 1);
     if (first_bad) *first_bad = idx;
     if (idx < 0) return REFIT_OK;
@@ -595,101 +592,13 @@ refit_status rf_qcu_check(const void *d_workspace, int64_t cols, const char *lab
                     idx % cols);
 }
 
-refit_status rf_qcu_malloc(size_t bytes, void **out) {
-    void *p = NULL;
-    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
-    if (e != cudaSuccess) {
-        (void)cudaGetLastError();
-        return rf_error(REFIT_ERR_DEVICE, "cudaMalloc(%zu): %s", bytes, cudaGetErrorString(e));
-    }
-    *out = p;
-    return REFIT_OK;
-}
-
-void rf_qcu_free(void *d) {
-    if (d) (void)cudaFree(d);
-}
-
-refit_status rf_qcu_memcpy(void *dst, const void *src, size_t bytes) {
-    cudaError_t e = cudaMemcpy(dst, src, bytes, cudaMemcpyDefault);
-    return e == cudaSuccess ? REFIT_OK : cuda_error(e, "cudaMemcpy");
-}
-
-refit_status rf_qcu_memset(void *d, int byte, size_t bytes) {
-    cudaError_t e = cudaMemset(d, byte, bytes);
-    return e == cudaSuccess ? REFIT_OK : cuda_error(e, "cudaMemset");
-}
-
-refit_status rf_qcu_sync(void *stream) {
-    cudaError_t e = cudaStreamSynchronize((cudaStream_t)stream);
-    return e == cudaSuccess ? REFIT_OK : cuda_error(e, "cudaStreamSynchronize");
-}
-
-refit_status rf_qcu_memcpy_async(void *dst, const void *src, size_t bytes, void *stream) {
-    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, (cudaStream_t)stream);
-    return e == cudaSuccess ? REFIT_OK : cuda_error(e, "cudaMemcpyAsync");
-}
-
-refit_status rf_qcu_device_desc(char *buf, size_t len) {
-    int dev = 0;
-    cudaDeviceProp p;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e == cudaSuccess) e = cudaGetDeviceProperties(&p, dev);
-    if (e != cudaSuccess) return cuda_error(e, "device properties");
-    snprintf(buf, len, "%s, sm_%d%d, %d SMs, %.1f GiB, L2 %.0f MiB", p.name, p.major, p.minor,
-             p.multiProcessorCount, (double)p.totalGlobalMem / (1024.0 * 1024 * 1024),
-             (double)p.l2CacheSize / (1024.0 * 1024));
-    return REFIT_OK;
-}
-
-struct rf_qcu_timer {
-    cudaEvent_t start, stop;
-};
-
-refit_status rf_qcu_timer_create(rf_qcu_timer_t **out) {
-    rf_qcu_timer_t *t = (rf_qcu_timer_t *)calloc(1, sizeof *t);
-    if (!t) return rf_error(REFIT_ERR_NOMEM, "timer: out of memory");
-    cudaError_t e = cudaEventCreate(&t->start);
-    if (e != cudaSuccess) {
-        free(t);
-        return cuda_error(e, "cudaEventCreate");
-    }
-    e = cudaEventCreate(&t->stop);
-    if (e != cudaSuccess) {
-        (void)cudaEventDestroy(t->start);
-        free(t);
-        return cuda_error(e, "cudaEventCreate");
-    }
-    *out = t;
-    return REFIT_OK;
-}
-
-refit_status rf_qcu_timer_start(rf_qcu_timer_t *t, void *stream) {
-    cudaError_t e = cudaEventRecord(t->start, (cudaStream_t)stream);
-    return e == cudaSuccess ? REFIT_OK : cuda_error(e, "cudaEventRecord");
-}
-
-refit_status rf_qcu_timer_stop(rf_qcu_timer_t *t, void *stream, float *ms) {
-    cudaError_t e = cudaEventRecord(t->stop, (cudaStream_t)stream);
-    if (e == cudaSuccess) e = cudaEventSynchronize(t->stop);
-    if (e == cudaSuccess) e = cudaEventElapsedTime(ms, t->start, t->stop);
-    return e == cudaSuccess ? REFIT_OK : cuda_error(e, "timer");
-}
-
-void rf_qcu_timer_destroy(rf_qcu_timer_t *t) {
-    if (!t) return;
-    (void)cudaEventDestroy(t->start);
-    (void)cudaEventDestroy(t->stop);
-    free(t);
-}
-
 refit_status rf_qcu_convert_bits(uint32_t first, uint64_t count, uint8_t *d_out, void *stream) {
     if (count == 0) return REFIT_OK;
     int sms = 0;
     RF_CHECK(sm_count(&sms));
     k_convert_bits<<<(unsigned)sms * 8, kThreads, 0, (cudaStream_t)stream>>>(first, count, d_out);
     cudaError_t e = cudaGetLastError();
-    return e == cudaSuccess ? REFIT_OK : cuda_error(e, "convert_bits: launch");
+    return e == cudaSuccess ? REFIT_OK : rf_cuda_fail(e, "convert_bits: launch");
 }
 
 } // extern "C"

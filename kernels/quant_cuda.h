@@ -5,7 +5,9 @@
  * stream is a void* (a cudaStream_t; NULL = the legacy default stream). Only
  * built when the CUDA backend is on (REFIT_HAVE_CUDA). Kernels are compiled
  * without fast-math and with --fmad=false; divisions and the reciprocal use
- * the IEEE round-to-nearest intrinsics explicitly anyway. */
+ * the IEEE round-to-nearest intrinsics explicitly anyway. Memory, copies,
+ * timers and the device count for callers that have no CUDA headers are
+ * the cuda backend's (coord/backends/cuda/cuda_device.h). */
 #ifndef RF_QUANT_CUDA_H
 #define RF_QUANT_CUDA_H
 
@@ -17,9 +19,6 @@ extern "C" {
 #endif
 
 #include "quant.h"
-
-/* Number of usable CUDA devices; 0 on any CUDA error (no driver, no device). */
-int rf_qcu_device_count(void);
 
 /* Workspace: a small device buffer holding the running amax and the first
  * NaN/Inf position of one quantize call. Its size does not depend on the
@@ -60,27 +59,6 @@ refit_status rf_qcu_scan(const uint16_t *d_x, int64_t n, void *d_workspace, void
  * first bad flat index (and whether it is an Inf), or -1 when all finite.
  * Lets a caller check many workspaces with one copy and one sync. */
 int64_t rf_qcu_ws_first_bad(const void *host_ws, bool *is_inf);
-
-/* ---- small helpers so C tests and tools need no CUDA headers -----------
- * All synchronous; errors are REFIT_ERR_DEVICE with the CUDA reason. */
-refit_status rf_qcu_malloc(size_t bytes, void **out); /* *out set only on success */
-void rf_qcu_free(void *d);                            /* NULL is fine */
-/* Any direction (unified addressing): host<->device, device<->device. */
-refit_status rf_qcu_memcpy(void *dst, const void *src, size_t bytes);
-refit_status rf_qcu_memset(void *d, int byte, size_t bytes);
-refit_status rf_qcu_sync(void *stream);
-/* Asynchronous copy on `stream` (the benchmark's device-copy baseline). */
-refit_status rf_qcu_memcpy_async(void *dst, const void *src, size_t bytes, void *stream);
-/* "NVIDIA H100 80GB HBM3, sm_90, 132 SMs, 79.1 GiB" for the current device. */
-refit_status rf_qcu_device_desc(char *buf, size_t len);
-
-/* GPU-side timing with CUDA events: start and stop are recorded on `stream`;
- * rf_qcu_timer_stop waits for the stop event and gives the elapsed ms. */
-typedef struct rf_qcu_timer rf_qcu_timer_t;
-refit_status rf_qcu_timer_create(rf_qcu_timer_t **out);
-refit_status rf_qcu_timer_start(rf_qcu_timer_t *t, void *stream);
-refit_status rf_qcu_timer_stop(rf_qcu_timer_t *t, void *stream, float *ms);
-void rf_qcu_timer_destroy(rf_qcu_timer_t *t); /* NULL is fine */
 
 /* Test hook: d_out[i] = e4m3fn of the fp32 with bit pattern first + i, as the
  * kernels convert (cvt.rn.satfinite, no clamp), for i < count; the pattern

@@ -116,13 +116,6 @@ static inline float bits_f32(uint32_t u) {
     return f;
 }
 
-uint16_t rf_f32_to_bf16(float f) {
-    uint32_t u = f32_bits(f);
-    if ((u & 0x7FFFFFFFu) > F32_ABS_INF) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
-    u += 0x7FFFu + ((u >> 16) & 1u); /* RNE: ties go to the even upper half */
-    return (uint16_t)(u >> 16);
-}
-
 /* Rounds v >> shift to nearest, ties to even, without a branch (a data-
  * dependent branch here mispredicts half the time on real weights): adding
  * half-1, plus 1 when the kept part is odd, carries exactly when the cut-off

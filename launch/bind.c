@@ -10,9 +10,10 @@
 #include <hwloc.h>
 #endif
 #ifdef REFIT_HAVE_CUDA
-#include "device_cuda.h"
+#include "cuda_device.h"
 #endif
 #include "bind.h"
+#include "node_place.h"
 
 refit_status rf_bind_mode_parse(const char *s, rf_bind_mode_t *out) {
     if (s && !strcmp(s, "auto")) *out = RF_BIND_AUTO;
@@ -21,18 +22,6 @@ refit_status rf_bind_mode_parse(const char *s, rf_bind_mode_t *out) {
     return REFIT_OK;
 }
 
-/* Local rank: place among the ranks sharing this node's memory. */
-static void local_place(MPI_Comm comm, rf_place_t *p) {
-    MPI_Comm node;
-    int rank;
-    MPI_Comm_rank(comm, &rank);
-    p->local_rank = 0;
-    p->local_size = 1;
-    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) != MPI_SUCCESS) return;
-    MPI_Comm_rank(node, &p->local_rank);
-    MPI_Comm_size(node, &p->local_size);
-    MPI_Comm_free(&node);
-}
 
 static void choose_gpu(rf_place_t *p) {
     p->gpu = -1;
@@ -158,7 +147,10 @@ refit_status rf_bind_setup(const void *mpi_comm, rf_bind_mode_t mode, rf_place_t
     rf_place_t p;
     memset(&p, 0, sizeof p);
     if (gethostname(p.host, sizeof p.host - 1) != 0) snprintf(p.host, sizeof p.host, "?");
-    local_place(*(const MPI_Comm *)mpi_comm, &p);
+    rf_node_place_t np; /* the library's local rank: the same GPU the cuda backend picks */
+    RF_CHECK(rf_node_place(mpi_comm, &np));
+    p.local_rank = np.local_rank;
+    p.local_size = np.local_size;
     choose_gpu(&p);
 #ifdef REFIT_HAVE_HWLOC
     bind_hwloc(mode, &p);

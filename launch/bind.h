@@ -27,7 +27,7 @@ refit_status rf_bind_mode_parse(const char *s, rf_bind_mode_t *out);
 /* Plain bytes (no pointers): ranks send it to rank 0 as is. */
 typedef struct {
     char host[64];
-    int local_rank, local_size; /* MPI_Comm_split_type(SHARED) */
+    int local_rank, local_size; /* comm/node_place.h */
     int gpu;                    /* CUDA device this rank drives; -1 none */
     int gpu_count;              /* CUDA devices visible to this rank */
     char gpu_pci[16];           /* "0000:3b:00.0"; "" without a GPU */

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "options.h"
 #include "report.h"
+#include "rf_settings.h"
 
 static const struct {
     const char *code, *meaning;
@@ -74,13 +75,18 @@ static void options_md(FILE *out) {
 }
 
 static void variables_md(FILE *out) {
-    int n;
-    const rf_lib_var_t *v = rf_lib_vars(&n);
-    fprintf(out, "\n### Library variables\n\nRead by the library itself, on every rank.\n\n"
+    fprintf(out, "\n### Library variables\n\nRead by the library itself, on every rank (include/base/rf_settings.h); "
+                 "a malformed value fails refit_create, and `refit run` before anything starts (exit 2).\n\n"
                  "| variable | default | meaning |\n|---|---|---|\n");
-    for (int i = 0; i < n; i++) {
-        fprintf(out, "| `%s` | %s | ", v[i].var, v[i].def);
-        cell(v[i].doc, out);
+    for (int i = 0; i < RF_SET_COUNT; i++) {
+        const rf_setting_def_t *d = rf_setting_def((rf_setting_id_t)i);
+        fprintf(out, "| `%s` | %s | ", d->name, d->def[0] ? d->def : "-");
+        cell(d->doc, out);
+        if (d->choices) {
+            fprintf(out, " (`");
+            cell(d->choices, out);
+            fprintf(out, "`%s)", d->type == RF_SETTING_LIST ? ", comma list" : "");
+        }
         fprintf(out, " |\n");
     }
 }

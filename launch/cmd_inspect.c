@@ -8,7 +8,7 @@
 
 #include "checkpoint.h"
 #include "commands.h"
-#include "fileio.h"
+#include "rf_fileio.h"
 #include "options.h"
 #include "snapshot.h"
 #include "units.h"
@@ -184,7 +184,7 @@ int rf_cmd_inspect(int argc, char **argv) {
     FILE *fp = fopen(path, "rb");
     char magic[8] = {0};
     size_t got = fp ? fread(magic, 1, 8, fp) : 0;
-    if (fp) fclose(fp);
+    if (fp) (void)fclose(fp); /* read-only: the magic read is all that matters */
     if (got == 8 && !memcmp(magic, RF_SNAP_MAGIC, 8)) return inspect_snapshot(path);
     return inspect_safetensors(path);
 }

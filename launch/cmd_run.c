@@ -17,8 +17,13 @@
 #include "report.h"
 #include "run_guard.h"
 #include "rf_common.h"
+#include "rf_settings.h"
 #include "synth.h"
 
+/* MPI calls on MPI_COMM_WORLD here keep MPI's default error handler,
+ * MPI_ERRORS_ARE_FATAL: a failure ends the job with MPI's own message, so
+ * their return codes are not checked again. (The library duplicates its
+ * communicators with MPI_ERRORS_RETURN and checks every call, MPI_CHECK.) */
 #define DEFAULT_PRESET "tiny"
 
 typedef struct {
@@ -172,7 +177,7 @@ static int front(int argc, char **argv, int rank, rf_opts_t *o, refit_options *o
     int rc = rf_opts_front(RF_CMD_RUN, argc, argv, o, rank != 0, run_help);
     if (rc >= 0) return rc;
     refit_status st = parse_ctx_options(o, opt);
-    if (st == REFIT_OK) st = rf_log_check();
+    if (st == REFIT_OK) st = rf_settings_check(); /* the library's REFIT_LOG & co, before anything runs */
     if (st != REFIT_OK) {
         if (rank == 0) fprintf(stderr, "refit run: %s\n", rf_err_msg());
         return 2;

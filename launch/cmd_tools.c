@@ -152,7 +152,7 @@ int rf_cmd_plan(int argc, char **argv) {
     uint64_t live = 0, bf16 = 0, biggest = 0;
     for (size_t i = 0; i < s->n_params; i++) {
         const rf_param_t *p = &s->params[i];
-        uint64_t b = rf_snap_param_bf16_bytes(p);
+        uint64_t b = rf_param_bf16_bytes(p);
         bf16 += b;
         if (rf_snap_param_quantized(s, p)) {
             live += b / 2 + rf_q_scale_count(scheme, p->rows, p->cols) * 4;

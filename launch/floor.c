@@ -9,6 +9,10 @@
 #define FLOOR_REPS 5
 #define FLOOR_MAX_PROBE (64ull << 20)
 
+/* MPI calls on MPI_COMM_WORLD here keep MPI's default error handler,
+ * MPI_ERRORS_ARE_FATAL: a failure ends the job with MPI's own message, so
+ * their return codes are not checked again. (The library duplicates its
+ * communicators with MPI_ERRORS_RETURN and checks every call, MPI_CHECK.) */
 /* Seconds of one broadcast over `group` (MPI_COMM_NULL: not a member) as
  * its slowest member saw it. Collective over the world. */
 static double time_bcast(MPI_Comm group, void *buf, int bytes) {

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what refit needs on Debian/Ubuntu: compiler, CMake, Open MPI,
-# hwloc, jansson, zlib, and a Python venv (numpy + ml_dtypes) for the
+# hwloc, jansson, zlib, xxHash, and a Python venv (numpy + ml_dtypes) for the
 # independent SPEC reference the tests compare against. Idempotent.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
-pkgs="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhwloc-dev libjansson-dev zlib1g-dev python3 python3-venv"
+pkgs="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhwloc-dev libjansson-dev libxxhash-dev zlib1g-dev python3 python3-venv"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "rf_settings.h"
 
 #define RUN RF_CMD_RUN
 #define SYN RF_CMD_SYNTH
@@ -62,17 +63,6 @@ static const rf_opt_def_t table[] = {
 #define N_OPTS ((int)(sizeof table / sizeof table[0]))
 _Static_assert(N_OPTS <= RF_OPT_MAX, "rf_opts_t holds RF_OPT_MAX values");
 
-/* Read by the library itself (not options of a command); listed by refit env. */
-static const rf_lib_var_t lib_vars[] = {
-    {"REFIT_LOG", "warn", "log level: error | warn | info | debug (info and debug lines carry a timestamp)"},
-    {"REFIT_LOG_SUBSYS", "all", "comma list of subsystems to log at info/debug: snap, io, comm, kern, launch"},
-    {"REFIT_LOG_FILE", "stderr", "write log lines to this file instead; %h = host name, %p = process id"},
-    {"REFIT_FAULT", "-", "tests only: inject a fault, RANK:PHASE:KIND[:GEN] (docs/faults.md)"},
-    {"REFIT_NODE_ID", "hostname", "ranks with the same id form one node (default: same host name)"},
-    {"REFIT_XFER_TOPO", "node", "node: a bucket crosses to each node once, then fans out in it | flat"},
-    {"REFIT_PACK_THREADS", "cores", "cuda: threads rank 0 packs buckets with (default: online cores, at most 32)"},
-};
-
 const rf_opt_def_t *rf_opt_table(int *count) {
     *count = N_OPTS;
     return table;
@@ -87,11 +77,6 @@ const rf_cmd_def_t *rf_cmd_find(unsigned bit) {
     for (int i = 0; i < N_CMDS; i++)
         if (commands[i].bit == bit) return &commands[i];
     return &commands[0];
-}
-
-const rf_lib_var_t *rf_lib_vars(int *count) {
-    *count = (int)(sizeof lib_vars / sizeof lib_vars[0]);
-    return lib_vars;
 }
 
 static int find(const char *name, size_t len) {
@@ -384,10 +369,5 @@ void rf_opts_print_env(FILE *out) {
         const char *v = getenv(var);
         fprintf(out, "%-20s %-12s %-12s %s\n", var, v ? v : "-", table[i].def ? table[i].def : "-", table[i].doc);
     }
-    int n;
-    const rf_lib_var_t *lv = rf_lib_vars(&n);
-    for (int i = 0; i < n; i++) {
-        const char *v = getenv(lv[i].var);
-        fprintf(out, "%-20s %-12s %-12s %s\n", lv[i].var, v ? v : "-", lv[i].def, lv[i].doc);
-    }
+    rf_settings_print(out); /* the library's own (include/base/rf_settings.h) */
 }

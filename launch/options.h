@@ -79,12 +79,8 @@ const char *rf_opt_origin(const rf_opts_t *o, const char *name, char *buf, size_
 
 /* Help text for a subcommand's options. */
 void rf_opts_help(unsigned cmd, FILE *out);
-/* `refit env`: every setting, its variable, current value, default and doc. */
+/* `refit env`: every setting, its variable, current value, default and doc:
+ * the command's options, then the library's own (rf_settings.h). */
 void rf_opts_print_env(FILE *out);
-/* Settings the library reads itself (REFIT_LOG, ...): name, default, doc. */
-typedef struct {
-    const char *var, *def, *doc;
-} rf_lib_var_t;
-const rf_lib_var_t *rf_lib_vars(int *count);
 
 #endif

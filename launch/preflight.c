@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "preflight.h"
+#include "rf_fileio.h"
 
 #define MSG 512
 
@@ -29,26 +30,12 @@ static bool try_file(const char *dir, char *why) {
     return ok;
 }
 
-static bool mkdir_p(const char *dir, char *why) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p) continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-            snprintf(why, MSG, "cannot create directory %.300s: %s", path, strerror(errno));
-            return false;
-        }
-        *p = c;
-        if (!c) break;
-    }
-    struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        snprintf(why, MSG, "%.300s is not a directory", dir);
-        return false;
-    }
-    return true;
+static bool make_dir(const char *dir, char *why) {
+    rf_err_clear(); /* rf_error keeps the first message */
+    if (rf_mkdir_p(dir, 0755) == REFIT_OK) return true;
+    snprintf(why, MSG, "%s", rf_err_msg());
+    rf_err_clear();
+    return false;
 }
 
 static bool check_report(const char *path, char *why) {
@@ -91,7 +78,7 @@ bool rf_preflight(const char *report, const char *report_who, const char *dump, 
     }
     if (dump) {
         why[0] = '\0';
-        if (mkdir_p(dump, why)) try_file(dump, why);
+        if (make_dir(dump, why)) try_file(dump, why);
         char *all = rank == 0 ? calloc((size_t)world, MSG) : NULL;
         MPI_Gather(why, MSG, MPI_CHAR, all, MSG, MPI_CHAR, 0, MPI_COMM_WORLD);
         if (rank == 0 && all) print_failures(all, world, dump_who, dump);

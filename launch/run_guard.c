@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "guard.h"
+#include "refit_tool.h"
 #include "rf_common.h"
 #include "run_guard.h"
 
@@ -36,13 +36,13 @@ static void signals(sigset_t *set) {
  * (A SIGCONT of job control then only rewrites the last committed
  * generation's dump, which the run's own final dump overwrites.) */
 static void on_cont(void) {
-    pthread_mutex_lock(&guard.mu);
+    PTHREAD_MUST(pthread_mutex_lock(&guard.mu));
     if (guard.ctx) rf_ctx_emergency_dump_start(guard.ctx);
-    pthread_mutex_unlock(&guard.mu);
+    PTHREAD_MUST(pthread_mutex_unlock(&guard.mu));
 }
 
 static void handle(int sig) {
-    pthread_mutex_lock(&guard.mu);
+    PTHREAD_MUST(pthread_mutex_lock(&guard.mu));
     char why[64];
     snprintf(why, sizeof why, "terminated by signal %d (%s)", sig, strsignal(sig));
     if (guard.ctx)
@@ -70,25 +70,27 @@ static void *wait_signals(void *arg) {
 void rf_run_guard_start(void) {
     sigset_t set;
     signals(&set);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    PTHREAD_MUST(pthread_sigmask(SIG_BLOCK, &set, NULL));
     atomic_store(&guard.stop, false);
-    guard.started = pthread_create(&guard.thread, NULL, wait_signals, NULL) == 0;
-    if (!guard.started) RF_WARN("launch", "no signal thread: a rank killed by mpirun writes no emergency dump");
+    int rc = pthread_create(&guard.thread, NULL, wait_signals, NULL);
+    guard.started = rc == 0;
+    if (!guard.started)
+        RF_WARN("launch", "no signal thread (%s): a rank killed by mpirun writes no emergency dump", strerror(rc));
 }
 
 void rf_run_guard_attach(refit_ctx *ctx, const char *dump_dir) {
-    pthread_mutex_lock(&guard.mu);
+    PTHREAD_MUST(pthread_mutex_lock(&guard.mu));
     if (ctx) rf_ctx_set_emergency_dump(ctx, dump_dir);
     guard.ctx = ctx;
-    pthread_mutex_unlock(&guard.mu);
+    PTHREAD_MUST(pthread_mutex_unlock(&guard.mu));
 }
 
 void rf_run_guard_stop(void) {
     if (!guard.started) return;
     atomic_store(&guard.stop, true);
-    pthread_join(guard.thread, NULL);
+    PTHREAD_MUST(pthread_join(guard.thread, NULL));
     guard.started = false;
     sigset_t set;
     signals(&set);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    PTHREAD_MUST(pthread_sigmask(SIG_UNBLOCK, &set, NULL));
 }

@@ -10,6 +10,10 @@
 #include "commands.h"
 #include "options.h"
 
+/* MPI calls on MPI_COMM_WORLD here keep MPI's default error handler,
+ * MPI_ERRORS_ARE_FATAL: a failure ends the job with MPI's own message, so
+ * their return codes are not checked again. (The library duplicates its
+ * communicators with MPI_ERRORS_RETURN and checks every call, MPI_CHECK.) */
 static void topo_help(FILE *out) {
     fprintf(out, "\nPrints where every rank runs: host, local rank, GPU (PCI bus id) or none, the CPUs it is\n"
                  "bound to and their NUMA nodes, after the binding refit run makes at start; warns when a\n"

@@ -3,7 +3,7 @@
  * every file and, with an index, that index and files agree exactly, so
  * later stages can trust names, dtypes, shapes and offsets. */
 #include "checkpoint.h"
-#include "fileio.h"
+#include "rf_fileio.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.h"
+#include "rf_fileio.h"
 #include "model.h"
 
 #define CFG_MAX_COUNT (1ll << 24) /* heads, layers */

@@ -68,6 +68,11 @@ typedef struct {
  * naming the size, the divisor and the param. *out is malloc'd; free() it. */
 refit_status rf_model_params(const rf_model_config_t *cfg, int tp, rf_param_t **out, size_t *count);
 
+/* Bytes of a param's rank-local bf16 slice (what R3 moves for it). */
+static inline uint64_t rf_param_bf16_bytes(const rf_param_t *p) {
+    return (uint64_t)p->rows * (uint64_t)p->cols * 2u;
+}
+
 /* Source of local row `row` of `p` on tensor-parallel rank `tp_rank`:
  * part index, source row and first source column; the run is p->cols
  * elements long. part = -1 means a zero (vocab padding) row. */

@@ -1,4 +1,5 @@
-/* safetensors files (SPEC §6): a validating reader over mmap and a writer.
+/* safetensors files (SPEC §6): a validating reader over mmap
+ * (safetensors_read.c) and a writer (safetensors_write.c).
  * Every error names the file and, where it applies, the byte offset. */
 #ifndef RF_SAFETENSORS_H
 #define RF_SAFETENSORS_H
@@ -19,6 +20,8 @@ typedef enum {
 const char *rf_dtype_name(rf_dtype_t dt); /* "BF16", "F8_E4M3", ... */
 size_t rf_dtype_size(rf_dtype_t dt);      /* bytes per element */
 bool rf_dtype_parse(const char *name, rf_dtype_t *out);
+/* "[4096, 11008]" into buf, for messages. */
+const char *rf_st_shape_str(char *buf, size_t cap, int ndim, const uint64_t *shape);
 
 #define RF_ST_MAX_DIMS 8
 #define RF_ST_MAX_HEADER 100000000ull /* SPEC §6: N <= 100,000,000 */

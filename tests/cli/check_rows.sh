@@ -97,11 +97,11 @@ row_preflight() {
   expect_line "--report unwritable" 2 \
     "refit run: --report /nonexistent/r.json: cannot write into /nonexistent: No such file or directory" \
     mpirun_np 2 "$REFIT" run --report /nonexistent/r.json --dump /proc/nope
-  grep -qxF "refit run: --dump /proc/nope: cannot create directory /proc/nope: No such file or directory (2 ranks, from rank 0)" \
+  grep -qxF "refit run: --dump /proc/nope: /proc/nope: cannot create directory: No such file or directory (2 ranks, from rank 0)" \
     "$WORK/out" && pass "--dump unwritable, reported too" || { fail "--dump unwritable"; cat "$WORK/out"; }
   if grep -q "generation 0 <-" "$WORK/out"; then fail "a load started before the checks"; else pass "no load started"; fi
   expect_line "REFIT_DUMP named" 2 \
-    "refit run: REFIT_DUMP $WORK/file: $WORK/file is not a directory (rank 0)" \
+    "refit run: REFIT_DUMP $WORK/file: $WORK/file: exists and is not a directory (rank 0)" \
     bash -c "touch '$WORK/file' && REFIT_DUMP='$WORK/file' $RF_MPIEXEC 1 '$REFIT' run"
   mkdir -p "$WORK/ro" && chmod 555 "$WORK/ro"
   if [ "$(id -u)" -ne 0 ]; then
@@ -161,7 +161,7 @@ row_log() {
   expect_line "REFIT_LOG=verbose" 2 "refit run: REFIT_LOG: 'verbose' is not one of error, warn, info, debug" \
     env REFIT_LOG=verbose "$REFIT_MPI1" run
   expect_line "REFIT_LOG_SUBSYS=bogus" 2 \
-    "refit run: REFIT_LOG_SUBSYS: 'bogus' is not one of all, snap, io, comm, kern, launch, fault" \
+    "refit run: REFIT_LOG_SUBSYS: 'bogus' is not one of all, snap, io, comm, kern, launch, fault, settings" \
     env REFIT_LOG_SUBSYS=snap,bogus "$REFIT_MPI1" run
   local ts='^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} refit r0/1 [^ ]+:[0-9]+ INFO snap: generation 1 committed'
   expect_re "REFIT_LOG=info: timestamped" 0 "$ts" env REFIT_LOG=info "$REFIT_MPI1" run --backend host

@@ -6,7 +6,7 @@
 #    Debian's packages, the sbatch template submitted (skips likewise).
 set(RF_CLUSTER_ENV "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
 foreach(t fake_nodes multihost slurm topo scaling)
-  add_test(NAME cluster_${t} COMMAND bash ${RF_TEST_DIR}/cluster/check_${t}.sh $<TARGET_FILE:refit>)
+  add_test(NAME cluster_${t} COMMAND bash ${RF_TEST_DIR}/cluster/check_${t}.sh ${RF_REFIT_EXE})
   set_tests_properties(cluster_${t} PROPERTIES LABELS "mpi;cluster" TIMEOUT 600 SKIP_RETURN_CODE 77
                        ENVIRONMENT "${RF_CLUSTER_ENV}")
 endforeach()

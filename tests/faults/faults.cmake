@@ -3,7 +3,8 @@
 # phase x error/crash/hang at np 4), with a short --timeout so that it
 # takes a couple of minutes on 2 cores.
 add_executable(test_faults ${RF_TEST_DIR}/faults/test_faults.c)
-target_link_libraries(test_faults PRIVATE refit_core)
+target_link_libraries(test_faults PRIVATE rf_coord refit_tools)
+target_include_directories(test_faults PRIVATE ${RF_SRC}/coord) # white-box: the live weights
 foreach(np 1 2 4)
   add_test(NAME mpi_faults_np${np}
            COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} ${MPIEXEC_PREFLAGS}
@@ -12,7 +13,7 @@ foreach(np 1 2 4)
 endforeach()
 
 add_test(NAME mpi_fault_matrix_np4
-         COMMAND bash ${RF_TEST_DIR}/faults/fault_matrix.sh $<TARGET_FILE:refit> 4 6
+         COMMAND bash ${RF_TEST_DIR}/faults/fault_matrix.sh ${RF_REFIT_EXE} 4 6
                  ${CMAKE_CURRENT_BINARY_DIR}/fault_matrix.md)
 set_tests_properties(mpi_fault_matrix_np4 PROPERTIES LABELS mpi TIMEOUT 900
                      ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")

@@ -2,8 +2,9 @@
  * every phase, on the last rank and on rank 0, refit_load fails on every
  * rank with the cause naming the faulty rank and phase, no rank commits,
  * the generation and live weights stay, and a retry of the same reload
- * succeeds. Also: a fault in generation 0, in-place mode, and a malformed
- * REFIT_FAULT refusing refit_create on every rank. (crash and hang end the
+ * succeeds. Also: a fault in generation 0, an allocation failing part way
+ * through R2 and its retry, in-place mode, and a malformed REFIT_FAULT
+ * refusing refit_create on every rank. (crash and hang end the
  * process: tests/faults/fault_matrix.sh runs them under mpirun.) */
 #include <mpi.h>
 #include <stdio.h>
@@ -105,6 +106,42 @@ static void first_load_fault(int bad, const char *phase) {
     refit_destroy(ctx);
 }
 
+/* A clean context's generation 0 on this rank: what a retry must reach. */
+static unsigned long clean_crc0(void) {
+    refit_ctx *ctx = create("", REFIT_COMMIT_SHADOW);
+    if (!ctx) return 0;
+    CHECK(refit_load(ctx, rank == 0 ? g0 : NULL) == REFIT_OK, "clean gen0: %s", refit_last_error(ctx));
+    unsigned long crc = live_crc(ctx);
+    refit_destroy(ctx);
+    return crc;
+}
+
+/* R2 fails part way on rank `bad` (an allocation of the middle param,
+ * REFIT_FAULT kind nomem) in the very first load: nothing is committed, the
+ * failing rank keeps no model memory, and the retry allocates everything
+ * anew and loads generation 0 with a clean load's weights (before the fix,
+ * the retry skipped the allocation and wrote through NULL buffers). */
+static void restore_nomem_fault(int bad, unsigned long crc0) {
+    char spec[64], want[128];
+    snprintf(spec, sizeof spec, "%d:restore:nomem:0", bad);
+    snprintf(want, sizeof want, "rank %d: injected fault: nomem in phase restore of generation 0 at model.", bad);
+    refit_ctx *ctx = create(spec, REFIT_COMMIT_SHADOW);
+    if (!ctx) return;
+    refit_status st = refit_load(ctx, rank == 0 ? g0 : NULL);
+    CHECK(st == (rank == bad ? REFIT_ERR_NOMEM : REFIT_ERR_REMOTE), "%s: status %s", spec, refit_status_str(st));
+    CHECK(strstr(refit_last_error(ctx), want), "%s: cause '%s'", spec, refit_last_error(ctx));
+    CHECK(refit_generation(ctx) == -1, "%s: generation %lld", spec, (long long)refit_generation(ctx));
+    if (rank == bad)
+        CHECK(ctx->ps == NULL && ctx->staging == NULL && ctx->be->mem_now == 0,
+              "%s: the failed restore kept %llu bytes", spec, (unsigned long long)ctx->be->mem_now);
+    st = refit_load(ctx, rank == 0 ? g0 : NULL);
+    CHECK(st == REFIT_OK && refit_generation(ctx) == 0, "%s: retry: %s", spec, refit_last_error(ctx));
+    CHECK(live_crc(ctx) == crc0, "%s: the retry's weights differ from a clean load's", spec);
+    CHECK(refit_load(ctx, rank == 0 ? g1 : NULL) == REFIT_OK && refit_generation(ctx) == 1, "%s: then gen 1: %s",
+          spec, refit_last_error(ctx));
+    refit_destroy(ctx);
+}
+
 /* In place: a fault before any weight is touched keeps the model valid;
  * one in R3 leaves it invalid until a retry commits. */
 static void inplace_fault(int bad) {
@@ -168,6 +205,8 @@ int main(int argc, char **argv) {
     for (int b = 0; b < (world > 1 ? 2 : 1); b++)
         for (int p = 0; p < 6; p++) reload_fault(bads[b], phases[p]);
     for (int p = 0; p < 6; p++) first_load_fault(world - 1, phases[p]);
+    unsigned long crc0 = clean_crc0();
+    for (int b = 0; b < (world > 1 ? 2 : 1); b++) restore_nomem_fault(bads[b], crc0);
     inplace_fault(world - 1);
     bad_specs();
     if (rank == 0) {

@@ -16,6 +16,7 @@
 
 #include "quant.h"
 #ifdef REFIT_HAVE_CUDA
+#include "cuda_device.h"
 #include "quant_cuda.h"
 #include "gpu_check.h"
 #endif
@@ -52,10 +53,10 @@ static void test_convert_all(void) {
     const uint64_t chunk = 1ull << 28, total = 1ull << 32;
     uint8_t *d = NULL, *h = xmalloc(chunk);
     uint64_t bad = 0, bad_nan = 0;
-    DEV(rf_qcu_malloc(chunk, (void **)&d));
+    DEV(rf_dev_malloc(chunk, (void **)&d));
     for (uint64_t first = 0; first < total; first += chunk) {
         DEV(rf_qcu_convert_bits((uint32_t)first, chunk, d, NULL));
-        DEV(rf_qcu_memcpy(h, d, chunk));
+        DEV(rf_dev_memcpy(h, d, chunk));
         for (uint64_t i = 0; i < chunk; i++) {
             uint32_t u = (uint32_t)(first + i);
             float f;
@@ -71,7 +72,7 @@ static void test_convert_all(void) {
             }
         }
     }
-    rf_qcu_free(d);
+    rf_dev_free(d);
     free(h);
     cases++;
     if (bad) {
@@ -120,21 +121,21 @@ typedef struct {
 } gbuf_t;
 
 static void gbuf_init(gbuf_t *g, const uint16_t *x, size_t n, size_t ns, layout_t lay) {
-    DEV(rf_qcu_malloc(n * 2 + 16, (void **)&g->x_base));
-    DEV(rf_qcu_malloc(n + 16, (void **)&g->out_base));
-    DEV(rf_qcu_malloc(ns * sizeof(float), (void **)&g->scales));
-    DEV(rf_qcu_malloc(RF_QCU_WORKSPACE_BYTES, (void **)&g->ws));
+    DEV(rf_dev_malloc(n * 2 + 16, (void **)&g->x_base));
+    DEV(rf_dev_malloc(n + 16, (void **)&g->out_base));
+    DEV(rf_dev_malloc(ns * sizeof(float), (void **)&g->scales));
+    DEV(rf_dev_malloc(RF_QCU_WORKSPACE_BYTES, (void **)&g->ws));
     g->x = (uint16_t *)g->x_base + lay.x_off;
     g->out = g->out_base + lay.out_off;
-    DEV(rf_qcu_memcpy(g->x, x, n * 2));
-    DEV(rf_qcu_memset(g->out_base, 0xEE, n + 16));
+    DEV(rf_dev_memcpy(g->x, x, n * 2));
+    DEV(rf_dev_memset(g->out_base, 0xEE, n + 16));
 }
 
 static void gbuf_free(gbuf_t *g) {
-    rf_qcu_free(g->x_base);
-    rf_qcu_free(g->out_base);
-    rf_qcu_free(g->scales);
-    rf_qcu_free(g->ws);
+    rf_dev_free(g->x_base);
+    rf_dev_free(g->out_base);
+    rf_dev_free(g->scales);
+    rf_dev_free(g->ws);
 }
 
 /* rf_qcu_quantize + rf_qcu_check, as a caller would do them. */
@@ -150,8 +151,8 @@ static void compare(rf_qscheme_t s, const char *desc, const uint16_t *x, int64_t
                     const uint8_t *want, const float *wsc, size_t n, size_t ns) {
     uint8_t *got = xmalloc(n);
     float *gsc = xmalloc(ns * sizeof(float));
-    DEV(rf_qcu_memcpy(got, g->out, n));
-    DEV(rf_qcu_memcpy(gsc, g->scales, ns * sizeof(float)));
+    DEV(rf_dev_memcpy(got, g->out, n));
+    DEV(rf_dev_memcpy(gsc, g->scales, ns * sizeof(float)));
     if (memcmp(got, want, n) != 0)
         report_diff(s, desc, x, cols, got, want, n);
     else if (memcmp(gsc, wsc, ns * sizeof(float)) != 0)
@@ -309,7 +310,7 @@ static void nan_case(rf_qscheme_t s, int64_t rows, int64_t cols, const plant_t *
     gbuf_t g;
     gbuf_init(&g, x, n, ns, lay);
     refit_status st = gpu_quantize(&g, s, rows, cols, label, &idx);
-    DEV(rf_qcu_memcpy(scratch, g.out, n));
+    DEV(rf_dev_memcpy(scratch, g.out, n));
     bool untouched = true;
     for (size_t i = 0; i < n; i++)
         untouched &= scratch[i] == 0xEE;
@@ -328,7 +329,7 @@ static void nan_case(rf_qscheme_t s, int64_t rows, int64_t cols, const plant_t *
 
     for (int i = 0; i < np; i++)
         x[p[i].r * cols + p[i].c] = 0x3F80;
-    DEV(rf_qcu_memcpy(g.x, x, n * 2));
+    DEV(rf_dev_memcpy(g.x, x, n * 2));
     st = gpu_quantize(&g, s, rows, cols, label, &idx);
     cases++;
     if (st != REFIT_OK || idx != -1)
@@ -366,7 +367,7 @@ static void test_nonfinite(void) {
 
 static void test_args(void) {
     uint8_t *d;
-    DEV(rf_qcu_malloc(1024, (void **)&d));
+    DEV(rf_dev_malloc(1024, (void **)&d));
     uint16_t *x = (uint16_t *)d;
     float *sc = (float *)(d + 512);
     uint8_t *ws = d + 768;
@@ -399,23 +400,23 @@ static void test_args(void) {
     DEV(rf_qcu_quantize(RF_Q_FP8_TENSOR, NULL, 0, 4096, NULL, sc, ws, RF_QCU_WORKSPACE_BYTES,
                         NULL));
     DEV(rf_qcu_check(ws, 4096, "empty", NULL, NULL));
-    DEV(rf_qcu_memcpy(&h, sc, sizeof h));
+    DEV(rf_dev_memcpy(&h, sc, sizeof h));
     if (h != 1.0f / (448.0f * 512.0f))
         FAIL("empty fp8-tensor scale %a", (double)h);
     else
         printf("ok   empty fp8-tensor -> scale MIN_SCALE\n");
-    rf_qcu_free(d);
+    rf_dev_free(d);
 }
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int ndev = rf_qcu_device_count();
+    int ndev = rf_dev_count();
     if (ndev == 0) {
-        printf("test_quant_cuda: no GPU: skipped (rf_qcu_device_count() == 0)\n");
+        printf("test_quant_cuda: no GPU: skipped (rf_dev_count() == 0)\n");
         return 77;
     }
     char desc[256];
-    DEV(rf_qcu_device_desc(desc, sizeof desc));
+    DEV(rf_dev_desc(desc, sizeof desc));
     printf("test_quant_cuda: %d device(s); using %s\n", ndev, desc);
     test_args();
     test_convert_all();

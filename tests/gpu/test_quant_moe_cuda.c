@@ -18,6 +18,7 @@
 #ifdef REFIT_HAVE_CUDA
 #include "../quant_moe_cases.h"
 #include "gpu_check.h"
+#include "cuda_device.h"
 #include "quant_moe_cuda.h"
 #endif
 
@@ -44,22 +45,22 @@ static void gbuf_init(gbuf_t *g, rf_qscheme_t s, const moe_case_t *c, const uint
     g->n_out = (size_t)rf_q_moe_out_bytes(s, &c->p);
     g->n_sc = (size_t)rf_q_moe_scale_count(s, &c->p);
     g->ws_bytes = rf_qcu_moe_workspace_bytes(s, &c->p);
-    DEV(rf_qcu_malloc(n * 2 + 16, (void **)&g->x_base));
-    DEV(rf_qcu_malloc(g->n_out + 16, (void **)&g->out_base));
-    DEV(rf_qcu_malloc(g->n_sc * 4 + 4, (void **)&g->sc));
-    DEV(rf_qcu_malloc(g->ws_bytes, (void **)&g->ws));
+    DEV(rf_dev_malloc(n * 2 + 16, (void **)&g->x_base));
+    DEV(rf_dev_malloc(g->n_out + 16, (void **)&g->out_base));
+    DEV(rf_dev_malloc(g->n_sc * 4 + 4, (void **)&g->sc));
+    DEV(rf_dev_malloc(g->ws_bytes, (void **)&g->ws));
     g->x = (uint16_t *)(g->x_base + 2 * x_off);
     g->out = g->out_base + out_off;
-    DEV(rf_qcu_memcpy(g->x, x, n * 2));
-    DEV(rf_qcu_memset(g->out_base, 0xEE, g->n_out + 16));
-    DEV(rf_qcu_memset(g->sc, 0xEE, g->n_sc * 4 + 4));
+    DEV(rf_dev_memcpy(g->x, x, n * 2));
+    DEV(rf_dev_memset(g->out_base, 0xEE, g->n_out + 16));
+    DEV(rf_dev_memset(g->sc, 0xEE, g->n_sc * 4 + 4));
 }
 
 static void gbuf_free(gbuf_t *g) {
-    rf_qcu_free(g->x_base);
-    rf_qcu_free(g->out_base);
-    rf_qcu_free(g->sc);
-    rf_qcu_free(g->ws);
+    rf_dev_free(g->x_base);
+    rf_dev_free(g->out_base);
+    rf_dev_free(g->sc);
+    rf_dev_free(g->ws);
 }
 
 static refit_status gpu_quantize(gbuf_t *g, rf_qscheme_t s, const moe_case_t *c, const char *label,
@@ -84,7 +85,7 @@ static void report_diff(rf_qscheme_t s, const moe_case_t *c, const char *desc, c
 /* Pads and the 16 bytes past the output must still be 0xEE. */
 static bool tail_untouched(const gbuf_t *g, size_t out_off) {
     uint8_t tail[32];
-    DEV(rf_qcu_memcpy(tail, g->out + g->n_out, 16 - out_off));
+    DEV(rf_dev_memcpy(tail, g->out + g->n_out, 16 - out_off));
     for (size_t i = 0; i < 16 - out_off; i++)
         if (tail[i] != 0xEE) return false;
     return true;
@@ -107,8 +108,8 @@ static void run_case(rf_qscheme_t s, const moe_case_t *c, const uint16_t *x, siz
     } else if ((st = gpu_quantize(&g, s, c, "t", NULL)) != REFIT_OK) {
         FAIL("%s %s: gpu: %s (%s)", rf_q_scheme_name(s), desc, refit_status_str(st), rf_err_msg());
     } else {
-        DEV(rf_qcu_memcpy(got, g.out, g.n_out));
-        DEV(rf_qcu_memcpy(gsc, g.sc, g.n_sc * 4));
+        DEV(rf_dev_memcpy(got, g.out, g.n_out));
+        DEV(rf_dev_memcpy(gsc, g.sc, g.n_sc * 4));
         if (memcmp(got, want, g.n_out) != 0)
             report_diff(s, c, desc, got, want, g.n_out);
         else if (memcmp(gsc, wsc, g.n_sc * 4) != 0)
@@ -183,7 +184,7 @@ static void test_nonfinite(void) {
                 printf("ok   %-10s %s\n", name, moe_bad_cases[k].msg);
             rf_err_clear();
             /* The same workspace, a clean param: nothing left over. */
-            DEV(rf_qcu_memcpy(g.x, clean, n * 2));
+            DEV(rf_dev_memcpy(g.x, clean, n * 2));
             st = gpu_quantize(&g, (rf_qscheme_t)s, &c, MOE_BAD_LABEL, &bad);
             if (st != REFIT_OK || bad != -1)
                 FAIL("%s after bad case %zu: clean param reported %s (%s)", name, k,
@@ -234,12 +235,12 @@ static void test_args(void) {
 }
 
 int main(void) {
-    if (rf_qcu_device_count() == 0) {
-        printf("SKIP: no GPU (rf_qcu_device_count() == 0)\n");
+    if (rf_dev_count() == 0) {
+        printf("SKIP: no GPU (rf_dev_count() == 0)\n");
         return 77;
     }
     char desc[256];
-    DEV(rf_qcu_device_desc(desc, sizeof desc));
+    DEV(rf_dev_desc(desc, sizeof desc));
     printf("# test_quant_moe_cuda: %s\n", desc);
     test_cases();
     test_nonfinite();

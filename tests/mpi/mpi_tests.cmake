@@ -6,7 +6,8 @@ find_package(Python3 COMPONENTS Interpreter REQUIRED)
 
 # The library API: load, failed reload keeps the previous generation, retry.
 add_executable(test_protocol ${RF_TEST_DIR}/mpi/test_protocol.c)
-target_link_libraries(test_protocol PRIVATE refit_core)
+target_link_libraries(test_protocol PRIVATE rf_coord refit_tools)
+target_include_directories(test_protocol PRIVATE ${RF_SRC}/coord) # white-box: the live weights, the backend
 foreach(np 1 2 4)
   add_test(NAME mpi_protocol_np${np}
            COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} ${MPIEXEC_PREFLAGS}
@@ -21,7 +22,7 @@ foreach(wt "1 1" "2 2" "4 4" "4 2")
   list(GET wt_list 0 np)
   list(GET wt_list 1 tp)
   add_test(NAME mpi_dumps_np${np}_tp${tp}
-           COMMAND bash ${RF_TEST_DIR}/mpi/check_dumps.sh $<TARGET_FILE:refit> ${np} ${tp})
+           COMMAND bash ${RF_TEST_DIR}/mpi/check_dumps.sh ${RF_REFIT_EXE} ${np} ${tp})
   set_tests_properties(mpi_dumps_np${np}_tp${tp} PROPERTIES LABELS mpi TIMEOUT 900
                        ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
 endforeach()
@@ -29,13 +30,13 @@ endforeach()
 # Bad generation-1 checkpoints: exact error, exit != 0, generation 0 kept.
 foreach(np 1 2 4)
   add_test(NAME mpi_bad_input_np${np}
-           COMMAND bash ${RF_TEST_DIR}/mpi/check_bad_input.sh $<TARGET_FILE:refit> ${np})
+           COMMAND bash ${RF_TEST_DIR}/mpi/check_bad_input.sh ${RF_REFIT_EXE} ${np})
   set_tests_properties(mpi_bad_input_np${np} PROPERTIES LABELS mpi TIMEOUT 900
                        ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
 endforeach()
 
 # The CLI: help on every subcommand, synth/plan/inspect, the embedded default.
-add_test(NAME cli_commands COMMAND bash ${RF_TEST_DIR}/mpi/check_cli.sh $<TARGET_FILE:refit>)
+add_test(NAME cli_commands COMMAND bash ${RF_TEST_DIR}/mpi/check_cli.sh ${RF_REFIT_EXE})
 set_tests_properties(cli_commands PROPERTIES LABELS mpi TIMEOUT 600
                      ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
 
@@ -44,7 +45,7 @@ add_test(NAME ref_selftest COMMAND ${Python3_EXECUTABLE} ${RF_TEST_DIR}/ref/self
 set_tests_properties(ref_selftest PROPERTIES LABELS unit TIMEOUT 600)
 
 # cuda backend vs host backend vs the SPEC reference (skips without a GPU).
-add_test(NAME gpu_cuda_dumps COMMAND bash ${RF_TEST_DIR}/gpu/check_cuda_dumps.sh $<TARGET_FILE:refit>)
+add_test(NAME gpu_cuda_dumps COMMAND bash ${RF_TEST_DIR}/gpu/check_cuda_dumps.sh ${RF_REFIT_EXE})
 set_tests_properties(gpu_cuda_dumps PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 RESOURCE_LOCK gpu TIMEOUT 1800
                      ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
 

@@ -1,5 +1,5 @@
-/* REFIT_FAULT parsing, the fault point (error once; crash and hang in a
- * child process) and the watchdog timer. */
+/* REFIT_FAULT parsing, the fault points (error and nomem once; crash and
+ * hang in a child process) and the watchdog timer. */
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,6 +27,9 @@ static void test_parse_good(void) {
           "0:commit:error:7");
     CHECK(rf_fault_parse("12:open:crash:0", &f) == REFIT_OK && f.kind == RF_FAULT_CRASH && f.generation == 0,
           "generation 0");
+    CHECK(rf_fault_parse("1:restore:nomem:0", &f) == REFIT_OK && f.kind == RF_FAULT_NOMEM &&
+              f.phase == REFIT_PHASE_RESTORE && f.generation == 0,
+          "1:restore:nomem:0: %s", rf_err_msg());
     const char *phases[] = {"open", "snapshot", "restore", "transfer", "quantize", "commit"};
     for (int p = 0; p < 6; p++) {
         char spec[64];
@@ -38,7 +41,8 @@ static void test_parse_good(void) {
 static void test_parse_bad(void) {
     const char *bad[] = {"1",          "1:open",          "x:open:error",     "-1:open:error", "1:opn:error",
                          "1:open:boom", "1:open:error:-1", "1:open:error:1:2", "1::error",      ":open:error",
-                         "1:open:error:", "1:OPEN:error",  "+1:open:error",    "1:open:error:x", "99999999999:open:error"};
+                         "1:open:error:", "1:OPEN:error",  "+1:open:error",    "1:open:error:x", "99999999999:open:error",
+                         "1:open:nomem", "1:transfer:nomem"}; /* nomem: restore only */
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rf_err_clear();
         rf_fault_t f = {.kind = RF_FAULT_HANG};
@@ -70,6 +74,23 @@ static void test_point_error(void) {
     CHECK(strstr(rf_err_msg(), "injected fault: error in phase quantize of generation 3 at model.norm.weight"),
           "message: %s", rf_err_msg());
     CHECK(rf_fault_point(&f, 2, REFIT_PHASE_QUANTIZE, 3, NULL) == REFIT_OK, "an error fault fired twice");
+}
+
+/* nomem fires at an allocation point only, once; never where a phase starts */
+static void test_point_nomem(void) {
+    rf_fault_t f;
+    rf_fault_parse("1:restore:nomem:0", &f);
+    CHECK(rf_fault_point(&f, 1, REFIT_PHASE_RESTORE, 0, NULL) == REFIT_OK, "nomem fired at the phase start");
+    CHECK(rf_fault_alloc_point(&f, 0, 0, "x") == REFIT_OK, "nomem fired on another rank");
+    CHECK(rf_fault_alloc_point(&f, 1, 1, "x") == REFIT_OK, "nomem fired in another generation");
+    rf_err_clear();
+    refit_status st = rf_fault_alloc_point(&f, 1, 0, "model.layers.1.mlp.down_proj.weight");
+    CHECK(st == REFIT_ERR_NOMEM, "did not fire: %s", refit_status_str(st));
+    CHECK(strstr(rf_err_msg(), "injected fault: nomem in phase restore of generation 0 at model.layers.1"),
+          "message: %s", rf_err_msg());
+    CHECK(rf_fault_alloc_point(&f, 1, 0, "x") == REFIT_OK, "nomem fired twice");
+    rf_fault_parse("1:restore:error:0", &f);
+    CHECK(rf_fault_alloc_point(&f, 1, 0, "x") == REFIT_OK, "an error fault fired at an allocation point");
 }
 
 /* crash and hang end or stop the process: run them in a child */
@@ -142,6 +163,7 @@ int main(void) {
     test_parse_good();
     test_parse_bad();
     test_point_error();
+    test_point_nomem();
     test_point_crash_hang();
     test_watchdog();
     printf("test_fault: %s (%d failures)\n", failures ? "FAILED" : "ok", failures);

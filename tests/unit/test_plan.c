@@ -1,11 +1,14 @@
-/* Transfer plan and slice packing: the buckets tile each group's stream
- * exactly, every segment lies inside its param, and a slice packed across
- * arbitrary bucket boundaries equals the slice built row by row. */
+/* Transfer plan and slice packing (shard/plan.h, shard/source.h): the
+ * buckets tile each group's stream exactly, every segment lies inside its
+ * param, a slice packed across arbitrary bucket boundaries equals the slice
+ * built row by row, and a whole bucket packed at once (rf_pack_bucket, in
+ * two halves) equals its segments packed one by one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "plan.h"
+#include "source.h"
 #include "synth.h"
 
 #include "check.h"
@@ -37,12 +40,16 @@ static void expected_slice(const rf_param_t *p, const uint8_t *const data[RF_MAX
 
 static void test_model(const char *preset, int tp, uint64_t bucket) {
     rf_model_config_t cfg;
-    rf_snap_t *s = NULL;
-    CHECK(rf_synth_preset(preset, &cfg, NULL) == REFIT_OK && rf_snap_build(&cfg, tp, RF_Q_FP8_TENSOR, &s) == REFIT_OK,
+    struct {
+        rf_param_t *params;
+        size_t n_params;
+    } model = {0}, *s = &model;
+    CHECK(rf_synth_preset(preset, &cfg, NULL) == REFIT_OK &&
+              rf_model_params(&cfg, tp, &model.params, &model.n_params) == REFIT_OK,
           "%s tp %d: %s", preset, tp, rf_err_msg());
-    if (!s) return;
+    if (!model.params) return;
     rf_plan_t plan;
-    CHECK(rf_plan_build(s, bucket, &plan) == REFIT_OK, "plan");
+    CHECK(rf_plan_build(s->params, s->n_params, tp, bucket, &plan) == REFIT_OK && plan.tp == tp, "plan");
     CHECK(plan.bucket % 4096 == 0 && plan.bucket >= 4096, "bucket %llu not 4 KiB aligned", (unsigned long long)plan.bucket);
     /* sources */
     const uint8_t *(*data)[RF_MAX_PARTS] = calloc(s->n_params, sizeof *data);
@@ -53,7 +60,7 @@ static void test_model(const char *preset, int tp, uint64_t bucket) {
             src[i][k] = (rf_src_t){.ptr = data[i][k], .fd = -1};
         }
     for (int r = 0; r < tp; r++) {
-        uint8_t *stream = calloc(1, plan.total), *bucketbuf = malloc(plan.bucket);
+        uint8_t *stream = calloc(1, plan.total), *bucketbuf = malloc(plan.bucket), *whole = malloc(plan.bucket);
         uint64_t covered = 0;
         rf_seg_t *segs = malloc(sizeof *segs * (s->n_params + 2));
         for (size_t k = 0; k < plan.n_buckets; k++) {
@@ -62,7 +69,7 @@ static void test_model(const char *preset, int tp, uint64_t bucket) {
             for (size_t j = 0; j < n; j++) {
                 const rf_seg_t *g = &segs[j];
                 CHECK(g->bucket_off == in_bucket, "bucket %zu segment %zu offset", k, j);
-                CHECK(g->param_off + g->len <= rf_snap_param_bf16_bytes(&s->params[g->param]), "segment past param");
+                CHECK(g->param_off + g->len <= rf_param_bf16_bytes(&s->params[g->param]), "segment past param");
                 CHECK(g->len % 2 == 0 && g->param_off % 2 == 0, "odd segment");
                 CHECK(rf_pack_slice(&s->params[g->param], src[g->param], tp, r, g->param_off / 2, g->len / 2, false,
                                     bucketbuf + g->bucket_off) == REFIT_OK, "pack");
@@ -71,28 +78,37 @@ static void test_model(const char *preset, int tp, uint64_t bucket) {
             }
             CHECK(in_bucket == rf_plan_bucket_bytes(&plan, k), "bucket %zu holds %llu of %llu bytes", k,
                   (unsigned long long)in_bucket, (unsigned long long)rf_plan_bucket_bytes(&plan, k));
+            uint64_t half = in_bucket / 4 * 2; /* whole elements */
+            CHECK(rf_pack_bucket(&plan, s->params, (const rf_src_t(*)[RF_MAX_PARTS])src, r, k, 0, half, false, whole) ==
+                          REFIT_OK &&
+                      rf_pack_bucket(&plan, s->params, (const rf_src_t(*)[RF_MAX_PARTS])src, r, k, half, UINT64_MAX,
+                                     false, whole) == REFIT_OK,
+                  "pack bucket %zu", k);
+            CHECK(!memcmp(whole, bucketbuf, in_bucket), "%s tp %d rank %d: bucket %zu packed whole differs", preset,
+                  tp, r, k);
             covered += in_bucket;
         }
         CHECK(covered == plan.total, "buckets cover %llu of %llu bytes", (unsigned long long)covered,
               (unsigned long long)plan.total);
         for (size_t i = 0; i < s->n_params; i++) {
             const rf_param_t *p = &s->params[i];
-            uint16_t *want = malloc(rf_snap_param_bf16_bytes(p));
+            uint16_t *want = malloc(rf_param_bf16_bytes(p));
             expected_slice(p, data[i], tp, r, want);
-            CHECK(!memcmp(want, stream + plan.offs[i], rf_snap_param_bf16_bytes(p)), "%s tp %d rank %d: %s differs",
+            CHECK(!memcmp(want, stream + plan.offs[i], rf_param_bf16_bytes(p)), "%s tp %d rank %d: %s differs",
                   preset, tp, r, p->name);
             free(want);
         }
         free(segs);
         free(stream);
         free(bucketbuf);
+        free(whole);
     }
     for (size_t i = 0; i < s->n_params; i++)
         for (int k = 0; k < s->params[i].n_parts; k++) free((void *)data[i][k]);
     free(data);
     free(src);
     rf_plan_free(&plan);
-    rf_snap_free(s);
+    free(model.params);
 }
 
 int main(void) {

@@ -1,4 +1,4 @@
-/* Synthetic checkpoints (shard/synth.h): presets, and that every tiny
+/* Synthetic checkpoints (launch/synth/synth.h): presets, and that every tiny
  * preset written to disk re-opens through rf_ckpt_open with exactly the
  * tensors, shapes, dtype, config and values the layout expects. */
 #include <dirent.h>
@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-#include "quant.h"
+#include "rf_bf16.h"
 #include "synth.h"
 
 #include "check.h"

@@ -1,0 +1,96 @@
+/* The seam between the protocol (coord/) and what holds the model: one
+ * operations table per backend (rf_backend_ops_t: functions only, const,
+ * shared by every context using that backend) and one state object per
+ * context (rf_backend_t: the table, the backend's own state, the memory
+ * account). host = RAM + the MPI data plane + the C reference quantization
+ * (backends/host/); cuda = device memory + the NCCL data plane + the CUDA
+ * kernels (backends/cuda/). A backend includes this header and the layers
+ * below (shard, kernels, comm, base), never coord's own headers. */
+#ifndef RF_BACKEND_H
+#define RF_BACKEND_H
+
+#include "comm.h"
+#include "quant.h"
+#include "source.h"
+
+typedef struct rf_backend rf_backend_t;
+
+/* What R3 needs from the coordinator: the params of the snapshot, the
+ * plan, where rank 0 reads them, and where each rank's slices land. */
+typedef struct {
+    const rf_param_t *params; /* [n_params], rank-local shapes at tp */
+    size_t n_params;
+    int tp;
+    const rf_plan_t *plan;
+    rf_comm_t *comm;
+    /* rank 0 only: where every part of every param is in the checkpoint */
+    const rf_src_t (*src)[RF_MAX_PARTS];
+    /* cuda: broadcast every bucket to all ranks instead of sending each
+     * group's buckets to that group only (--transfer bcast) */
+    bool bcast;
+    /* receivers: backend memory that param p's local bf16 slice lands in */
+    void *(*dest)(void *user, size_t param);
+    /* called once all of param p's bytes have landed; an error is kept
+     * (first one wins) and later params are still received, unprocessed */
+    refit_status (*complete)(void *user, size_t param);
+    void *user;
+    /* after each bucket: this rank's bytes so far and of the whole transfer */
+    void (*progress)(void *user, uint64_t done, uint64_t total);
+    /* rf_now() time by which the load must be over (0: none): a backend
+     * that polls gives up there with REFIT_ERR_TIMEOUT rather than waiting
+     * forever */
+    double deadline;
+} rf_xfer_t;
+
+typedef struct rf_backend_ops {
+    const char *name;
+    refit_status (*alloc)(rf_backend_t *b, size_t bytes, void **out);
+    void (*release)(rf_backend_t *b, void *ptr);
+    refit_status (*copy)(rf_backend_t *b, void *dst, const void *src, size_t bytes);
+    refit_status (*to_host)(rf_backend_t *b, void *host_dst, const void *src, size_t bytes);
+    /* R4 for one param whose bf16 slice x[rows, cols] is complete: scan it
+     * for NaN/Inf and, unless s is RF_Q_NONE, quantize it into out/scales.
+     * May run asynchronously (cuda); a NaN/Inf is not an error here but is
+     * recorded and reported by collect(). */
+    refit_status (*process)(rf_backend_t *b, size_t param, rf_qscheme_t s, const void *x, int64_t rows,
+                            int64_t cols, void *out, void *scales);
+    /* Waits for every process() of this load. *bad_param = the lowest param
+     * index that held a NaN/Inf (SIZE_MAX if none), *bad_elem its first bad
+     * element, *bad_bits that element's bf16 bits. Resets for the next load. */
+    refit_status (*collect)(rf_backend_t *b, size_t *bad_param, int64_t *bad_elem, uint16_t *bad_bits);
+    refit_status (*transfer)(rf_backend_t *b, const rf_xfer_t *x, uint64_t *bytes_moved);
+    /* Waits for every copy() issued so far (cuda copies are asynchronous). */
+    refit_status (*sync)(rf_backend_t *b);
+    /* Seconds the quantize/scan work of the last load took on the device
+     * (cuda: summed kernel time; host: NAN, the caller's clock is exact). */
+    double (*quant_seconds)(rf_backend_t *b);
+    /* Frees the state and the rf_backend_t itself. */
+    void (*destroy)(rf_backend_t *b);
+    /* Optional (NULL: nothing to do). Called once, from the watchdog thread,
+     * when a load outlived its timeout, while the main thread may be blocked
+     * in this backend: makes its blocked calls return (cuda: ncclCommAbort on
+     * every communicator). The job ends right after. */
+    void (*abort)(rf_backend_t *b);
+} rf_backend_ops_t;
+
+struct rf_backend {
+    const rf_backend_ops_t *ops;
+    void *impl;                 /* the backend's state, one per context */
+    uint64_t mem_now, mem_peak; /* bytes this backend holds for the model, and the peak */
+};
+
+/* The memory account of every backend: `bytes` taken, or given back. */
+static inline void rf_backend_account(rf_backend_t *b, uint64_t bytes, bool taken) {
+    b->mem_now = taken ? b->mem_now + bytes : b->mem_now - bytes;
+    if (b->mem_now > b->mem_peak) b->mem_peak = b->mem_now;
+}
+
+refit_status rf_backend_host_create(rf_backend_t **out);
+#ifdef REFIT_HAVE_CUDA
+/* Whether this machine has a usable GPU. */
+bool rf_backend_cuda_available(void);
+/* Collective over comm (NCCL's set-up). */
+refit_status rf_backend_cuda_create(rf_comm_t *comm, rf_backend_t **out);
+#endif
+
+#endif

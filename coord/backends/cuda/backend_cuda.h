@@ -1,0 +1,48 @@
+/* State of the cuda backend, one per context, shared by backend_cuda.c
+ * (memory, quantization, device choice) and xfer_nccl.c (the NCCL data
+ * plane). Built only with REFIT_HAVE_CUDA. */
+#ifndef RF_BACKEND_CUDA_H
+#define RF_BACKEND_CUDA_H
+
+#include "backend.h"
+#include "pack_pool.h"
+#include "rf_check_nccl.h" /* CUDA_CHECK, NCCL_CHECK */
+
+#define RF_CUDA_RING 3 /* staging buckets in flight per rank */
+
+typedef struct {
+    int device, local_rank;
+    rf_comm_t *comm;
+    ncclComm_t nccl;
+    cudaStream_t s_h2d, s_nccl, s_comp;
+
+    /* per-param NaN/Inf workspaces (RF_QCU_WORKSPACE_BYTES each) and the
+     * events that time each param's kernels */
+    void *d_ws;
+    uint8_t *h_ws;
+    size_t ws_params;
+    cudaEvent_t *ev_q; /* [2 * ws_params]: start, stop per param */
+    bool *q_used;      /* [ws_params]: this load enqueued work for param i */
+
+    /* bucket ring: pinned host side on rank 0 only */
+    uint64_t ring_bytes;
+    void *pinned[RF_CUDA_RING], *dbuf[RF_CUDA_RING];
+    cudaEvent_t ev_h2d[RF_CUDA_RING], ev_sent[RF_CUDA_RING], ev_free[RF_CUDA_RING];
+    rf_pack_pool_t *pool;
+    double pack_seconds, wait_seconds; /* rank 0's last load: packing, waiting for a pinned bucket */
+
+    /* cudaFree does not tell the size: the size of every model allocation,
+     * keyed by pointer, for the memory account */
+    struct rf_cuda_rec {
+        void *p;
+        uint64_t bytes;
+    } *recs;
+    size_t n_recs, cap_recs;
+} rf_cuda_t;
+
+/* xfer_nccl.c */
+refit_status rf_nccl_init(rf_cuda_t *c);
+void rf_nccl_fini(rf_cuda_t *c);
+refit_status rf_xfer_cuda_run(rf_backend_t *b, const rf_xfer_t *x, uint64_t *bytes_moved);
+
+#endif

@@ -1,0 +1,105 @@
+/* Host backend: model memory is RAM, quantization is the C reference
+ * (kernels/quant_ref.c), the data plane is MPI (xfer_host.c). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+
+/* Each block carries its size in front so release() can keep the account. */
+static refit_status host_alloc(rf_backend_t *b, size_t bytes, void **out) {
+    uint64_t *p = calloc(1, bytes + 16);
+    if (!p) return rf_error(REFIT_ERR_NOMEM, "host allocation of %zu bytes", bytes);
+    p[0] = bytes;
+    rf_backend_account(b, bytes, true);
+    *out = p + 2;
+    return REFIT_OK;
+}
+
+static void host_release(rf_backend_t *b, void *ptr) {
+    if (!ptr) return;
+    uint64_t *p = (uint64_t *)ptr - 2;
+    rf_backend_account(b, p[0], false);
+    free(p);
+}
+
+static refit_status host_copy(rf_backend_t *b, void *dst, const void *src, size_t bytes) {
+    (void)b;
+    memcpy(dst, src, bytes);
+    return REFIT_OK;
+}
+
+/* The first NaN/Inf seen in this load (params complete in index order). */
+typedef struct {
+    size_t bad_param;
+    int64_t bad_elem;
+    uint16_t bad_bits;
+} host_state_t;
+
+static refit_status host_process(rf_backend_t *b, size_t param, rf_qscheme_t s, const void *x, int64_t rows,
+                                 int64_t cols, void *out, void *scales) {
+    host_state_t *h = b->impl;
+    int64_t bad = rf_q_find_nonfinite(x, (size_t)(rows * cols));
+    if (bad >= 0) {
+        if (param < h->bad_param) {
+            h->bad_param = param;
+            h->bad_elem = bad;
+            h->bad_bits = ((const uint16_t *)x)[bad];
+        }
+        return REFIT_OK; /* reported by collect(); the load will not commit */
+    }
+    if (s == RF_Q_NONE) return REFIT_OK;
+    return rf_q_quantize_ref(s, x, rows, cols, "host quantize", out, scales);
+}
+
+static refit_status host_collect(rf_backend_t *b, size_t *bad_param, int64_t *bad_elem, uint16_t *bad_bits) {
+    host_state_t *h = b->impl;
+    *bad_param = h->bad_param;
+    *bad_elem = h->bad_elem;
+    *bad_bits = h->bad_bits;
+    h->bad_param = SIZE_MAX;
+    return REFIT_OK;
+}
+
+static refit_status host_transfer(rf_backend_t *b, const rf_xfer_t *x, uint64_t *bytes_moved) {
+    uint64_t buckets = 2 * x->plan->bucket; /* the data plane's double buffer */
+    rf_backend_account(b, buckets, true);
+    refit_status st = rf_xfer_host_run(x, bytes_moved);
+    rf_backend_account(b, buckets, false);
+    return st;
+}
+
+static refit_status host_sync(rf_backend_t *b) {
+    (void)b;
+    return REFIT_OK;
+}
+
+static double host_quant_seconds(rf_backend_t *b) {
+    (void)b;
+    return NAN;
+}
+
+static void host_destroy(rf_backend_t *b) {
+    free(b->impl);
+    free(b);
+}
+
+static const rf_backend_ops_t host_ops = {
+    .name = "host", .alloc = host_alloc, .release = host_release, .copy = host_copy, .to_host = host_copy,
+    .process = host_process, .collect = host_collect, .transfer = host_transfer, .sync = host_sync,
+    .quant_seconds = host_quant_seconds, .destroy = host_destroy, .abort = NULL};
+
+refit_status rf_backend_host_create(rf_backend_t **out) {
+    rf_backend_t *b = calloc(1, sizeof *b);
+    host_state_t *h = calloc(1, sizeof *h);
+    if (!b || !h) {
+        free(b);
+        free(h);
+        return rf_error(REFIT_ERR_NOMEM, "host backend");
+    }
+    h->bad_param = SIZE_MAX;
+    *b = (rf_backend_t){.ops = &host_ops, .impl = h};
+    *out = b;
+    return REFIT_OK;
+}

@@ -1,0 +1,190 @@
+/* refit_load (SPEC §2): R0 rank 0 opens and checks the checkpoint, R1 the
+ * snapshot or its digest reaches every rank, then R2 (restore.c), R3 + R4
+ * (transfer.c) and B, agree and commit (commit.c), all or none. Every rank
+ * runs every collective of a step even when it already failed locally;
+ * failures meet at the agreement points, where all ranks learn the first
+ * cause. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctx_internal.h"
+
+/* ---- R0: rank 0 opens the checkpoint and checks it --------------------- */
+
+/* A new checkpoint's config must describe the model the snapshot records. */
+static refit_status check_config(refit_ctx *ctx) {
+    const rf_model_config_t *cfg = rf_ckpt_config(ctx->ckpt);
+    rf_snap_t *cand = NULL;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    RF_CHECK(rf_snap_build(cfg, ctx->snap->tp, ctx->scheme, &cand));
+    refit_status st = rf_snap_encode(cand, &blob, &len);
+    if (st == REFIT_OK && (len != ctx->snap_len || memcmp(blob, ctx->snap_blob, len) != 0))
+        st = rf_error(REFIT_ERR_MISMATCH,
+                      "%s/config.json: describes a different model than the snapshot (%s, %lld layers, "
+                      "hidden %lld vs snapshot %s, %lld layers, hidden %lld)",
+                      rf_ckpt_dir(ctx->ckpt), cfg->model_type, (long long)cfg->n_layers,
+                      (long long)cfg->hidden, ctx->snap->cfg.model_type,
+                      (long long)ctx->snap->cfg.n_layers, (long long)ctx->snap->cfg.hidden);
+    free(blob);
+    rf_snap_free(cand);
+    return st;
+}
+
+static refit_status open_and_check(refit_ctx *ctx, const char *dir) {
+    if (!dir) return rf_error(REFIT_ERR_INVALID_ARG, "rank 0 needs a checkpoint directory");
+    RF_CHECK(rf_ckpt_open(dir, &ctx->ckpt));
+    if (!ctx->snap) { /* I2: the first load records the snapshot */
+        RF_CHECK(rf_snap_build(rf_ckpt_config(ctx->ckpt), ctx->opt.tp, ctx->scheme, &ctx->snap));
+        RF_CHECK(rf_snap_encode(ctx->snap, &ctx->snap_blob, &ctx->snap_len));
+        RF_CHECK(rf_snap_check_ckpt(ctx->snap, ctx->ckpt));
+    } else {
+        RF_CHECK(rf_snap_check_ckpt(ctx->snap, ctx->ckpt));
+        RF_CHECK(check_config(ctx));
+    }
+    rf_sources_close(&ctx->src);
+    return rf_sources_open(ctx->ckpt, ctx->snap->params, ctx->snap->n_params, &ctx->src);
+}
+
+/* ---- R1: snapshot whole at the first load, its digest afterwards ------- */
+static refit_status adopt_snapshot(refit_ctx *ctx, uint8_t *blob, size_t len) {
+    rf_snap_t *s = NULL;
+    refit_status st = rf_snap_decode(blob, len, "snapshot from rank 0", &s);
+    if (st != REFIT_OK) {
+        free(blob);
+        return st;
+    }
+    rf_snap_free(ctx->snap);
+    free(ctx->snap_blob);
+    ctx->snap = s;
+    ctx->snap_blob = blob;
+    ctx->snap_len = len;
+    return REFIT_OK;
+}
+
+static refit_status distribute_snapshot(refit_ctx *ctx, uint64_t *bytes) {
+    bool root = rf_comm_rank(ctx->comm) == 0;
+    /* Digest first: 0 on a rank that holds none (the first load). */
+    uint64_t digest[2] = {ctx->snap ? rf_snap_digest(ctx->snap_blob, ctx->snap_len) : 0, RF_SNAP_VERSION};
+    uint64_t mine[2] = {digest[0], digest[1]};
+    RF_CHECK(rf_comm_bcast(ctx->comm, digest, sizeof digest));
+    uint64_t stale = !root && (mine[0] != digest[0] || mine[1] != digest[1]);
+    if (stale && ctx->snap)
+        RF_WARN("snap", "held snapshot digest %016llx differs from rank 0's %016llx: taking a new copy",
+                (unsigned long long)mine[0], (unsigned long long)digest[0]);
+    uint64_t any_fresh = !stale; /* MIN over ranks: 0 when any rank needs the whole snapshot */
+    RF_CHECK(rf_comm_allreduce_min_u64(ctx->comm, &any_fresh));
+    *bytes = sizeof digest;
+    if (any_fresh) return REFIT_OK;
+    uint8_t *blob = root ? ctx->snap_blob : NULL;
+    size_t len = root ? ctx->snap_len : 0;
+    RF_CHECK(rf_comm_bcast_blob(ctx->comm, &blob, &len));
+    *bytes += len;
+    if (root) return REFIT_OK;
+    if (!stale) {
+        free(blob);
+        return REFIT_OK;
+    }
+    return adopt_snapshot(ctx, blob, len);
+}
+
+typedef struct {
+    refit_ctx *ctx;
+    double t;
+} phase_clock_t;
+
+static void phase_end(phase_clock_t *c, refit_phase ph, uint64_t bytes) {
+    double now = rf_now();
+    c->ctx->stats.seconds[ph] += now - c->t;
+    c->ctx->stats.bytes[ph] += bytes;
+    RF_DEBUG("snap", "generation %lld: %s %.3f ms, %llu bytes", (long long)c->ctx->loading, refit_phase_name(ph),
+             1e3 * (now - c->t), (unsigned long long)bytes);
+    c->t = now;
+}
+
+static uint64_t source_bytes(const rf_snap_t *s) {
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->n_params; i++)
+        for (int k = 0; k < s->params[i].n_parts; k++)
+            n += (uint64_t)s->params[i].parts[k].rows * (uint64_t)s->params[i].parts[k].cols * 2u;
+    return n;
+}
+
+/* Runs R0..R4; returns the agreed status (same on every rank). */
+static refit_status run_steps(refit_ctx *ctx, const char *dir, phase_clock_t *clk) {
+    bool root = rf_comm_rank(ctx->comm) == 0;
+    refit_status st = rf_guard_fault(ctx->guard, REFIT_PHASE_OPEN, ctx->loading, dir);
+    if (st == REFIT_OK && root) st = open_and_check(ctx, dir);
+    st = rf_comm_agree(ctx->comm, st); /* R0 verdict */
+    phase_end(clk, REFIT_PHASE_OPEN, root && st == REFIT_OK ? source_bytes(ctx->snap) : 0);
+    if (st != REFIT_OK) return st;
+
+    uint64_t bytes = 0;
+    /* an injected error still joins R1's broadcasts: peers must not wait for it */
+    refit_status fst = rf_guard_fault(ctx->guard, REFIT_PHASE_SNAPSHOT, ctx->loading, NULL);
+    st = distribute_snapshot(ctx, &bytes);
+    st = rf_comm_agree(ctx->comm, fst != REFIT_OK ? fst : st);
+    phase_end(clk, REFIT_PHASE_SNAPSHOT, bytes);
+    if (st != REFIT_OK) return st;
+
+    st = rf_guard_fault(ctx->guard, REFIT_PHASE_RESTORE, ctx->loading, NULL);
+    st = rf_comm_agree(ctx->comm, st != REFIT_OK ? st : rf_restore(ctx));
+    phase_end(clk, REFIT_PHASE_RESTORE, 0);
+    if (st != REFIT_OK) return st;
+
+    ctx->quant_seconds = 0;
+    ctx->quant_bytes = 0;
+    bytes = 0;
+    st = rf_transfer_and_quantize(ctx, &bytes);
+    double dev_q = ctx->be->ops->quant_seconds(ctx->be);
+    if (!isnan(dev_q)) { /* device kernels overlap the transfer: report their own time */
+        ctx->stats.seconds[REFIT_PHASE_QUANTIZE] += dev_q;
+        ctx->quant_seconds = 0; /* the transfer's wall clock already holds the enqueue time */
+    } else {
+        ctx->stats.seconds[REFIT_PHASE_QUANTIZE] += ctx->quant_seconds;
+    }
+    ctx->stats.bytes[REFIT_PHASE_QUANTIZE] += ctx->quant_bytes;
+    clk->t += ctx->quant_seconds; /* R4 ran inside R3's loop: count it once */
+    phase_end(clk, REFIT_PHASE_TRANSFER, bytes);
+    return st;
+}
+
+refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
+    rf_err_clear();
+    ctx->last_error[0] = '\0';
+    ctx->loading = ctx->generation + 1;
+    memset(&ctx->stats, 0, sizeof ctx->stats);
+    ctx->stats.generation = ctx->loading;
+    double start = rf_now();
+    phase_clock_t clk = {ctx, start};
+    rf_guard_load_begin(ctx->guard, ctx->loading);
+
+    refit_status st = run_steps(ctx, checkpoint_dir, &clk);
+    /* B's fault point comes before the vote: after it, a rank must commit */
+    rf_guard_phase(ctx->guard, REFIT_PHASE_COMMIT);
+    if (st == REFIT_OK) st = rf_guard_fault(ctx->guard, REFIT_PHASE_COMMIT, ctx->loading, NULL);
+    st = rf_comm_agree(ctx->comm, st); /* B: a failure anywhere fails everyone */
+    uint64_t bytes = 0;
+    if (st == REFIT_OK) st = rf_commit(ctx, &bytes);
+    refit_status bst = rf_comm_barrier(ctx->comm);
+    if (st == REFIT_OK) st = bst;
+    rf_guard_load_end(ctx->guard);
+    phase_end(&clk, REFIT_PHASE_COMMIT, bytes);
+
+    rf_sources_close(&ctx->src);
+    rf_ckpt_close(ctx->ckpt); /* unmaps: the checkpoint may change before the next reload */
+    ctx->ckpt = NULL;
+    ctx->stats.status = st;
+    ctx->stats.total_seconds = rf_now() - start;
+    ctx->stats.peak_model_bytes = ctx->be->mem_peak;
+    if (st != REFIT_OK) {
+        snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg()[0] ? rf_err_msg() : refit_status_str(st));
+        RF_INFO("snap", "generation %lld not committed; live generation stays %lld%s", (long long)ctx->loading,
+                (long long)ctx->generation, ctx->valid ? "" : " (in-place weights now invalid)");
+    } else {
+        RF_INFO("snap", "generation %lld committed in %.1f ms", (long long)ctx->generation,
+                1e3 * ctx->stats.total_seconds);
+    }
+    return st;
+}

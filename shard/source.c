@@ -1,0 +1,123 @@
+/* Sources of params in a checkpoint and slice packing (source.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "source.h"
+
+void rf_sources_close(rf_sources_t *s) {
+    for (size_t i = 0; i < s->n_fds; i++)
+        if (s->fds[i] >= 0) (void)close(s->fds[i]); /* read-only: nothing is lost if close reports an error */
+    free(s->fds);
+    free(s->src);
+    *s = (rf_sources_t){0};
+}
+
+/* A read-only descriptor for file f, opened once per table. */
+static refit_status file_fd(rf_sources_t *s, const rf_st_file_t *f, const rf_st_file_t **seen, int *fd) {
+    for (size_t i = 0; i < s->n_fds; i++)
+        if (seen[i] == f) {
+            *fd = s->fds[i];
+            return REFIT_OK;
+        }
+    int d = open(rf_st_label(f), O_RDONLY | O_CLOEXEC);
+    if (d < 0) return rf_error(REFIT_ERR_IO, "%s: open: %s", rf_st_label(f), strerror(errno));
+    seen[s->n_fds] = f;
+    s->fds[s->n_fds++] = d;
+    *fd = d;
+    return REFIT_OK;
+}
+
+refit_status rf_sources_open(const rf_ckpt_t *c, const rf_param_t *params, size_t n, rf_sources_t *out) {
+    rf_sources_t s = {0};
+    size_t nf = rf_ckpt_count(c);
+    const rf_st_file_t **seen = calloc(nf ? nf : 1, sizeof *seen);
+    s.fds = calloc(nf ? nf : 1, sizeof *s.fds);
+    s.src = calloc(n ? n : 1, sizeof *s.src);
+    refit_status st = seen && s.fds && s.src ? REFIT_OK : rf_error(REFIT_ERR_NOMEM, "source table");
+    for (size_t i = 0; i < n && st == REFIT_OK; i++) {
+        const rf_param_t *p = &params[i];
+        for (int k = 0; k < p->n_parts && st == REFIT_OK; k++) {
+            const rf_st_file_t *f;
+            const rf_st_tensor_t *t;
+            int fd = -1;
+            st = rf_ckpt_find(c, p->parts[k].src, &f, &t);
+            if (st == REFIT_OK) st = file_fd(&s, f, seen, &fd);
+            if (st == REFIT_OK)
+                s.src[i][k] = (rf_src_t){.ptr = rf_st_data(f, t), .fd = fd, .off = rf_st_data_start(f) + t->begin};
+        }
+    }
+    free(seen);
+    if (st != REFIT_OK) {
+        rf_sources_close(&s);
+        return st;
+    }
+    *out = s;
+    return REFIT_OK;
+}
+
+/* A run of `bytes` source bytes of part `part` from byte `at`, to dst. */
+static refit_status copy_run(const rf_src_t *src, uint64_t at, uint64_t bytes, bool use_pread, uint8_t *dst) {
+    if (!use_pread) {
+        memcpy(dst, src->ptr + at, bytes);
+        return REFIT_OK;
+    }
+    while (bytes > 0) {
+        ssize_t got = pread(src->fd, dst, bytes, (off_t)(src->off + at));
+        if (got <= 0)
+            return rf_error(REFIT_ERR_IO, "read of %llu bytes at file offset %llu: %s", (unsigned long long)bytes,
+                            (unsigned long long)(src->off + at), got < 0 ? strerror(errno) : "file shrank");
+        dst += got;
+        at += (uint64_t)got;
+        bytes -= (uint64_t)got;
+    }
+    return REFIT_OK;
+}
+
+refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t src[RF_MAX_PARTS], int tp, int tp_rank,
+                           uint64_t elem0, uint64_t n, bool use_pread, uint8_t *dst) {
+    const uint64_t cols = (uint64_t)p->cols;
+    uint64_t e = elem0, end = elem0 + n;
+    /* pending run: source bytes [run_at, run_at + run_len) of part run_part */
+    int run_part = -1;
+    uint64_t run_at = 0, run_len = 0;
+    uint8_t *run_dst = dst;
+    while (e < end) {
+        uint64_t row = e / cols, col = e % cols;
+        uint64_t len = cols - col < end - e ? cols - col : end - e;
+        rf_row_src_t rs = rf_param_row_source(p, tp, tp_rank, (int64_t)row);
+        uint64_t at = rs.part < 0 ? 0
+                                  : ((uint64_t)rs.src_row * (uint64_t)p->parts[rs.part].cols +
+                                     (uint64_t)rs.src_col + col) * 2;
+        if (run_part >= 0 && (rs.part != run_part || at != run_at + run_len)) {
+            RF_CHECK(copy_run(&src[run_part], run_at, run_len, use_pread, run_dst));
+            run_part = -1;
+        }
+        if (rs.part < 0) {
+            memset(dst, 0, len * 2);
+        } else if (run_part < 0) {
+            run_part = rs.part;
+            run_at = at;
+            run_len = len * 2;
+            run_dst = dst;
+        } else {
+            run_len += len * 2;
+        }
+        dst += len * 2;
+        e += len;
+    }
+    if (run_part >= 0) RF_CHECK(copy_run(&src[run_part], run_at, run_len, use_pread, run_dst));
+    return REFIT_OK;
+}
+
+refit_status rf_pack_bucket(const rf_plan_t *plan, const rf_param_t *params, const rf_src_t (*src)[RF_MAX_PARTS],
+                            int group, size_t k, uint64_t lo, uint64_t hi, bool use_pread, uint8_t *dst) {
+    rf_plan_iter_t it;
+    rf_seg_t seg;
+    for (rf_plan_iter_init(plan, k, lo, hi, &it); rf_plan_iter_next(plan, &it, &seg);)
+        RF_CHECK(rf_pack_slice(&params[seg.param], src[seg.param], plan->tp, group, seg.param_off / 2, seg.len / 2,
+                               use_pread, dst + seg.bucket_off));
+    return REFIT_OK;
+}

@@ -1,0 +1,48 @@
+/* Where a param's bf16 bytes are in a checkpoint, and packing them: rank 0
+ * resolves every part of every param to a mapped tensor and an open file
+ * (rf_sources_open), then copies rank-local slices out of them into the
+ * buckets of the transfer plan (rf_pack_slice, rf_pack_bucket). */
+#ifndef RF_SOURCE_H
+#define RF_SOURCE_H
+
+#include "checkpoint.h"
+#include "plan.h"
+
+/* Where one source tensor's bf16 bytes are on rank 0: mapped at `ptr`,
+ * and at byte `off` of the open file `fd`. */
+typedef struct {
+    const uint8_t *ptr;
+    int fd;
+    uint64_t off;
+} rf_src_t;
+
+/* Every part of params[0, n) in an open checkpoint, with one read-only
+ * descriptor per checkpoint file (opened once per load). */
+typedef struct {
+    rf_src_t (*src)[RF_MAX_PARTS]; /* [n] */
+    int *fds;
+    size_t n_fds;
+} rf_sources_t;
+
+/* REFIT_ERR_MISMATCH for a part the checkpoint lacks, REFIT_ERR_IO naming
+ * the file it cannot open. On failure *out holds nothing to close. */
+refit_status rf_sources_open(const rf_ckpt_t *c, const rf_param_t *params, size_t n, rf_sources_t *out);
+/* Closes the descriptors and frees the table; a zeroed table is fine. */
+void rf_sources_close(rf_sources_t *s);
+
+/* Copies local bf16 elements [elem0, elem0 + n) of param `p` on tensor-
+ * parallel rank `tp_rank` from its source tensors into dst; padding rows
+ * become zeros. Runs that are contiguous in the source are copied at once.
+ * use_pread: read with pread(2) from the files instead of copying from the
+ * mapping — no page faults and nothing to unmap for rank 0's hot path.
+ * REFIT_ERR_IO naming the file offset when a read comes up short. */
+refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t src[RF_MAX_PARTS], int tp, int tp_rank,
+                           uint64_t elem0, uint64_t n, bool use_pread, uint8_t *dst);
+
+/* Packs bytes [lo, hi) (2-byte aligned: whole bf16 elements) of bucket k
+ * of slice group `group`'s stream into the same bytes of the bucket at dst:
+ * each segment of the plan there from its param's sources. */
+refit_status rf_pack_bucket(const rf_plan_t *plan, const rf_param_t *params, const rf_src_t (*src)[RF_MAX_PARTS],
+                            int group, size_t k, uint64_t lo, uint64_t hi, bool use_pread, uint8_t *dst);
+
+#endif
