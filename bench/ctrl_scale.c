@@ -94,7 +94,7 @@ typedef struct {
 static void do_build(void *arg) {
     snap_job_t *j = arg;
     rf_snap_t *s;
-    if (rf_snap_build(j->cfg, j->tp, RF_Q_FP8_TENSOR, &s) != REFIT_OK) abort();
+    if (rf_snap_build(j->cfg, j->tp, RF_MOE_TP, RF_Q_FP8_TENSOR, &s) != REFIT_OK) abort();
     rf_snap_free(s);
 }
 static void do_encode(void *arg) {
@@ -121,7 +121,7 @@ static void one_size(rf_comm_t *comm, int tp, int layers, int reps) {
     if (rf_synth_preset("many-10k", &cfg, NULL) != REFIT_OK) abort();
     cfg.n_layers = layers;
     snap_job_t sj = {.cfg = &cfg, .tp = tp};
-    if (rf_snap_build(&cfg, tp, RF_Q_FP8_TENSOR, &sj.snap) != REFIT_OK ||
+    if (rf_snap_build(&cfg, tp, RF_MOE_TP, RF_Q_FP8_TENSOR, &sj.snap) != REFIT_OK ||
         rf_snap_encode(sj.snap, &sj.blob, &sj.len) != REFIT_OK) {
         fprintf(stderr, "ctrl_scale: %s\n", rf_err_msg());
         MPI_Abort(MPI_COMM_WORLD, 1);

@@ -1,6 +1,8 @@
 /* A context's life: refit_create (communicator, settings, guard, backend),
  * refit_destroy, the accessors, the hooks the guard calls back, and the
  * tool calls of refit_tool.h. The protocol itself: load.c. */
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,10 +12,41 @@
 
 #define RF_DEFAULT_BUCKET (32ull << 20) /* best of 16-64 MiB measured on 4 x H200 */
 
-void refit_options_default(refit_options *opt) {
-    *opt = (refit_options){.tp = 0, .quant = "fp8-tensor", .backend = REFIT_BACKEND_AUTO,
-                           .bucket_bytes = 0, .commit = REFIT_COMMIT_SHADOW,
-                           .timeout_s = RF_DEFAULT_TIMEOUT_S};
+/* The first refit_options (0.1.0) ended with timeout_s: no caller's struct
+ * is smaller (refit.h: struct_size). */
+#define RF_OPTIONS_MIN_SIZE (offsetof(refit_options, timeout_s) + sizeof(double))
+
+static refit_options library_defaults(void) {
+    return (refit_options){.struct_size = sizeof(refit_options), .tp = 0, .quant = "fp8-tensor",
+                           .backend = REFIT_BACKEND_AUTO, .bucket_bytes = 0, .commit = REFIT_COMMIT_SHADOW,
+                           .timeout_s = RF_DEFAULT_TIMEOUT_S, .device = -1};
+}
+
+/* Writes only the struct_size bytes the caller's struct has. */
+void refit_options_init(refit_options *opt, size_t struct_size) {
+    if (!opt || struct_size < sizeof opt->struct_size) return;
+    refit_options d = library_defaults();
+    d.struct_size = struct_size;
+    memcpy(opt, &d, struct_size < sizeof d ? struct_size : sizeof d);
+}
+
+/* The caller's fields over the library's defaults: exactly the bytes its
+ * refit.h declared (refit.h: struct_size). */
+static refit_status read_options(const refit_options *opt, refit_options *out) {
+    *out = library_defaults();
+    if (!opt) return REFIT_OK;
+    if (opt->struct_size < RF_OPTIONS_MIN_SIZE)
+        return rf_error(REFIT_ERR_INVALID_ARG,
+                        "refit_options.struct_size is %zu, below the smallest refit_options (%zu bytes): "
+                        "fill the options with refit_options_default() first",
+                        opt->struct_size, (size_t)RF_OPTIONS_MIN_SIZE);
+    if (opt->struct_size > sizeof *out)
+        return rf_error(REFIT_ERR_INVALID_ARG,
+                        "refit_options.struct_size is %zu but this library (refit %s) knows %zu bytes: "
+                        "the program was built against a newer refit.h than the library it runs with",
+                        opt->struct_size, refit_version(), sizeof *out);
+    memcpy(out, opt, opt->struct_size);
+    return REFIT_OK;
 }
 
 const char *refit_phase_name(refit_phase ph) {
@@ -31,7 +64,7 @@ static refit_status pick_backend(refit_ctx *ctx) {
         RF_CHECK(rf_comm_allreduce_min_u64(ctx->comm, &all_gpu));
         want = all_gpu ? REFIT_BACKEND_CUDA : REFIT_BACKEND_HOST;
     }
-    if (want == REFIT_BACKEND_CUDA) return rf_backend_cuda_create(ctx->comm, &ctx->be);
+    if (want == REFIT_BACKEND_CUDA) return rf_backend_cuda_create(ctx->comm, ctx->opt.device, &ctx->be);
 #else
     if (want == REFIT_BACKEND_CUDA)
         return rf_error(REFIT_ERR_DEVICE, "this refit was built without CUDA (no nvcc or NCCL at build time)");
@@ -60,29 +93,55 @@ static refit_status create_guard(refit_ctx *ctx) {
     return rf_guard_create(&cfg, &hooks, &ctx->guard);
 }
 
+/* The cause of this thread's last failed refit_create: refit_last_error(NULL). */
+static _Thread_local char create_error[1024];
+
+static refit_status create_ctx(const void *mpi_comm, const refit_options *opt, refit_ctx **out);
+
 refit_status refit_create(const void *mpi_comm, const refit_options *opt, refit_ctx **out) {
+    rf_err_clear();
+    create_error[0] = '\0';
+#ifdef REFIT_HAVE_CUDA
+    int saved = rf_backend_cuda_device_save(); /* the backend makes its own device current */
+#endif
+    refit_status st = out ? create_ctx(mpi_comm, opt, out)
+                          : rf_error(REFIT_ERR_INVALID_ARG, "refit_create: out is NULL");
+#ifdef REFIT_HAVE_CUDA
+    rf_backend_cuda_device_restore(saved);
+#endif
+    if (st != REFIT_OK)
+        snprintf(create_error, sizeof create_error, "%s", rf_err_msg()[0] ? rf_err_msg() : refit_status_str(st));
+    return st;
+}
+
+static refit_status create_ctx(const void *mpi_comm, const refit_options *opt, refit_ctx **out) {
+    if (!mpi_comm) return rf_error(REFIT_ERR_INVALID_ARG, "refit_create: mpi_comm is NULL (pass an MPI_Comm*)");
     refit_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return rf_error(REFIT_ERR_NOMEM, "context");
-    refit_options_default(&ctx->opt);
-    if (opt) ctx->opt = *opt;
+    /* A bad option is agreed once the communicator exists: every rank
+     * still takes part in its collective set-up, none is left waiting. */
+    refit_status opt_st = read_options(opt, &ctx->opt);
     if (!ctx->opt.quant) ctx->opt.quant = "fp8-tensor";
     ctx->generation = -1;
     ctx->valid = true;
-    refit_status st = REFIT_OK;
-    if (!rf_q_scheme_parse(ctx->opt.quant, &ctx->scheme))
-        st = rf_error(REFIT_ERR_INVALID_ARG, "unknown quant scheme '%s' (fp8-tensor, fp8-row, fp8-block, none)",
-                      ctx->opt.quant);
+    if (opt_st == REFIT_OK && !rf_q_scheme_parse(ctx->opt.quant, &ctx->scheme))
+        opt_st = rf_error(REFIT_ERR_INVALID_ARG, "unknown quant scheme '%s' (fp8-tensor, fp8-row, fp8-block, none)",
+                          ctx->opt.quant);
+    ctx->opt.quant = rf_q_scheme_name(ctx->scheme); /* the caller's string is not kept */
+    if (opt_st == REFIT_OK && ctx->opt.moe != REFIT_MOE_TP && ctx->opt.moe != REFIT_MOE_EP)
+        opt_st = rf_error(REFIT_ERR_INVALID_ARG, "unknown MoE mode %d (REFIT_MOE_TP, REFIT_MOE_EP)", (int)ctx->opt.moe);
+    ctx->moe = ctx->opt.moe == REFIT_MOE_EP ? RF_MOE_EP : RF_MOE_TP;
     int world = 0;
+    refit_status st = rf_comm_create(mpi_comm, 1, &ctx->comm); /* probe world size first */
     if (st == REFIT_OK) {
-        st = rf_comm_create(mpi_comm, 1, &ctx->comm); /* probe world size first */
-        if (st == REFIT_OK) {
-            world = rf_comm_world(ctx->comm);
-            rf_comm_destroy(ctx->comm);
-            ctx->comm = NULL;
-        }
+        world = rf_comm_world(ctx->comm);
+        rf_comm_destroy(ctx->comm);
+        ctx->comm = NULL;
     }
     int tp = ctx->opt.tp > 0 ? ctx->opt.tp : world;
     if (st == REFIT_OK) st = rf_comm_create(mpi_comm, tp, &ctx->comm);
+    if (st == REFIT_OK) st = rf_comm_agree(ctx->comm, opt_st);
+    else if (opt_st != REFIT_OK) st = opt_st; /* the first cause (rf_err_msg) is the option's */
     ctx->opt.tp = tp;
     /* Every rank must agree on the bucket: the plan is the protocol. */
     ctx->bucket = ctx->opt.bucket_bytes ? ctx->opt.bucket_bytes : RF_DEFAULT_BUCKET;
@@ -96,14 +155,19 @@ refit_status refit_create(const void *mpi_comm, const refit_options *opt, refit_
         refit_destroy(ctx);
         return st;
     }
-    RF_INFO("snap", "context: world %d, tp %d, scheme %s, backend %s, bucket %llu bytes", world, tp,
-            rf_q_scheme_name(ctx->scheme), ctx->be->ops->name, (unsigned long long)ctx->bucket);
+    RF_INFO("snap", "context: world %d, tp %d, scheme %s, --moe %s, backend %s, bucket %llu bytes", world, tp,
+            rf_q_scheme_name(ctx->scheme), rf_moe_mode_name(ctx->moe), ctx->be->ops->name,
+            (unsigned long long)ctx->bucket);
     *out = ctx;
     return REFIT_OK;
 }
 
 void refit_destroy(refit_ctx *ctx) {
     if (!ctx) return;
+    int saved = -1;
+    void (*leave)(int) = ctx->be && ctx->be->ops->device_leave ? ctx->be->ops->device_leave : NULL;
+    if (ctx->be && ctx->be->ops->device_enter && ctx->be->ops->device_enter(ctx->be, &saved) != REFIT_OK)
+        rf_err_clear(); /* destroy cannot fail: the frees below report nothing either */
     rf_guard_destroy(ctx->guard);
     if (ctx->be) rf_free_params(ctx);
     rf_plan_free(&ctx->plan);
@@ -114,11 +178,21 @@ void refit_destroy(refit_ctx *ctx) {
     if (ctx->be) ctx->be->ops->destroy(ctx->be);
     rf_comm_destroy(ctx->comm);
     free(ctx);
+    if (leave) leave(saved);
 }
 
 int64_t refit_generation(const refit_ctx *ctx) { return ctx->generation; }
 int refit_model_valid(const refit_ctx *ctx) { return ctx->valid; }
-const char *refit_last_error(const refit_ctx *ctx) { return ctx->last_error; }
+const char *refit_last_error(const refit_ctx *ctx) { return ctx ? ctx->last_error : create_error; }
+
+refit_status rf_ctx_device_enter(refit_ctx *ctx, int *saved) {
+    *saved = -1;
+    return ctx->be->ops->device_enter ? ctx->be->ops->device_enter(ctx->be, saved) : REFIT_OK;
+}
+
+void rf_ctx_device_leave(refit_ctx *ctx, int saved) {
+    if (ctx->be->ops->device_leave) ctx->be->ops->device_leave(saved);
+}
 const char *refit_backend_name(const refit_ctx *ctx) { return ctx->be->ops->name; }
 
 refit_status refit_last_stats(const refit_ctx *ctx, refit_load_stats *out) {

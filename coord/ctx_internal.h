@@ -31,6 +31,7 @@ struct refit_ctx {
     rf_backend_t *be;
     refit_options opt;
     rf_qscheme_t scheme;
+    rf_moe_mode_t moe; /* --moe: how expert params split (SPEC §3a) */
     uint64_t bucket;
 
     rf_snap_t *snap;    /* every rank's copy, checked by digest each reload */
@@ -59,6 +60,12 @@ struct refit_ctx {
     rf_guard_t *guard;  /* fault points, watchdog, emergency dump */
 };
 
+/* ctx.c: every public call that works on the backend (load, dump, destroy;
+ * embed's stage/commit/bind too) brackets its work with these: enter saves
+ * the caller's current CUDA device and makes the context's current, leave
+ * puts the caller's back (refit.h: refit_options.device). No-ops on host. */
+refit_status rf_ctx_device_enter(refit_ctx *ctx, int *saved);
+void rf_ctx_device_leave(refit_ctx *ctx, int saved);
 /* restore.c: R2, and freeing what it allocated (also on a failure part way). */
 refit_status rf_restore(refit_ctx *ctx);
 void rf_free_params(refit_ctx *ctx);

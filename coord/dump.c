@@ -23,14 +23,34 @@ static refit_status fill_tensor(void *user, size_t index, uint8_t *dst, uint64_t
     return f->ctx->be->ops->to_host(f->ctx->be, dst, f->src[index], (size_t)nbytes);
 }
 
-/* "x.weight" -> "x.weight_scale" / "x.weight_scale_inv" (SPEC §4). */
+/* "x.weight" -> "x.weight_scale" / "x.weight_scale_inv" (SPEC §4);
+ * "B.experts.w13_weight" -> "B.experts.w13_weight_scale" (SPEC §3a). */
 static void scale_name(const char *param, rf_qscheme_t s, char *out, size_t cap) {
     size_t n = strlen(param);
     const char *suffix = rf_q_scale_suffix(s);
-    if (n > 7 && !strcmp(param + n - 7, ".weight"))
-        snprintf(out, cap, "%.*s.%s", (int)(n - 7), param, suffix);
+    if (n > 6 && !strcmp(param + n - 6, "weight"))
+        snprintf(out, cap, "%.*s%s", (int)(n - 6), param, suffix);
     else
         snprintf(out, cap, "%s_%s", param, suffix);
+}
+
+/* Dumped shapes of param p on this rank: the weight (expert params 3-D,
+ * fp8-block experts padded, SPEC §3a) and, when quantized, its scales. */
+static void dump_shapes(refit_ctx *ctx, const rf_param_t *p, int *ndim, uint64_t shape[3], int *sndim,
+                        uint64_t sshape[3]) {
+    rf_qscheme_t s = rf_snap_param_quantized(ctx->snap, p) ? ctx->scheme : RF_Q_NONE;
+    *sndim = 0;
+    if (rf_param_is_expert(p)) {
+        rf_q_moe_t m = rf_param_moe_desc(p, ctx->snap->tp, rf_comm_tp_rank(ctx->comm));
+        *ndim = 3;
+        rf_q_moe_out_shape(s, &m, shape);
+        rf_q_moe_scale_shape(s, &m, sndim, sshape);
+        return;
+    }
+    *ndim = p->ndim;
+    shape[0] = (uint64_t)p->rows;
+    shape[1] = (uint64_t)p->cols;
+    if (s != RF_Q_NONE) rf_q_scale_shape(s, p->rows, p->cols, sndim, sshape);
 }
 
 static refit_status add_param(rf_st_writer_t *w, dump_fill_t *f, size_t i) {
@@ -38,16 +58,15 @@ static refit_status add_param(rf_st_writer_t *w, dump_fill_t *f, size_t i) {
     const rf_param_t *p = &ctx->snap->params[i];
     const rf_pstate_t *ps = &ctx->ps[i];
     bool q = rf_snap_param_quantized(ctx->snap, p);
-    uint64_t shape[2] = {(uint64_t)p->rows, (uint64_t)p->cols};
-    RF_CHECK(rf_st_writer_add(w, p->name, q ? RF_DT_F8_E4M3 : RF_DT_BF16, p->ndim, shape, NULL));
+    int ndim, sndim;
+    uint64_t shape[3], sshape[3];
+    dump_shapes(ctx, p, &ndim, shape, &sndim, sshape);
+    RF_CHECK(rf_st_writer_add(w, p->name, q ? RF_DT_F8_E4M3 : RF_DT_BF16, ndim, shape, NULL));
     f->src[f->n++] = ps->live;
     if (!q) return REFIT_OK;
     char name[RF_NAME_MAX + 16];
-    int ndim;
-    uint64_t sshape[2];
     scale_name(p->name, ctx->scheme, name, sizeof name);
-    rf_q_scale_shape(ctx->scheme, p->rows, p->cols, &ndim, sshape);
-    RF_CHECK(rf_st_writer_add(w, name, RF_DT_F32, ndim, sshape, NULL));
+    RF_CHECK(rf_st_writer_add(w, name, RF_DT_F32, sndim, sshape, NULL));
     f->src[f->n++] = ps->live_scales;
     return REFIT_OK;
 }
@@ -69,6 +88,8 @@ static refit_status write_rank_file(refit_ctx *ctx, const char *dir) {
     if (st == REFIT_OK) st = rf_st_writer_meta(w, "scheme", rf_q_scheme_name(ctx->scheme));
     if (st == REFIT_OK) st = rf_st_writer_meta(w, "model_type", ctx->snap->cfg.model_type);
     if (st == REFIT_OK) st = rf_st_writer_meta(w, "refit_version", refit_version());
+    if (st == REFIT_OK && ctx->snap->cfg.moe) /* SPEC §3a */
+        st = rf_st_writer_meta(w, "moe_parallel", rf_moe_mode_name(ctx->snap->moe));
     for (size_t i = 0; i < ctx->snap->n_params && st == REFIT_OK; i++) st = add_param(w, &f, i);
     if (st == REFIT_OK) st = rf_st_writer_write(w, path, fill_tensor, &f);
     rf_st_writer_destroy(w);
@@ -99,9 +120,14 @@ refit_status rf_dump_local(refit_ctx *ctx, const char *dir) {
 
 refit_status refit_dump(refit_ctx *ctx, const char *dir) {
     rf_err_clear();
-    rf_guard_live_lock(ctx->guard); /* not at once with a dying rank's emergency dump */
-    refit_status st = rf_dump_local(ctx, dir);
-    rf_guard_live_unlock(ctx->guard, ctx->generation);
+    int saved;
+    refit_status st = rf_ctx_device_enter(ctx, &saved); /* refit.h: the caller's device back on return */
+    if (st == REFIT_OK) {
+        rf_guard_live_lock(ctx->guard); /* not at once with a dying rank's emergency dump */
+        st = rf_dump_local(ctx, dir);
+        rf_guard_live_unlock(ctx->guard, ctx->generation);
+    }
+    rf_ctx_device_leave(ctx, saved);
     st = rf_comm_agree(ctx->comm, st);
     if (st != REFIT_OK) snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg());
     return st;

@@ -18,7 +18,7 @@ static refit_status check_config(refit_ctx *ctx) {
     rf_snap_t *cand = NULL;
     uint8_t *blob = NULL;
     size_t len = 0;
-    RF_CHECK(rf_snap_build(cfg, ctx->snap->tp, ctx->scheme, &cand));
+    RF_CHECK(rf_snap_build(cfg, ctx->snap->tp, ctx->snap->moe, ctx->scheme, &cand));
     refit_status st = rf_snap_encode(cand, &blob, &len);
     if (st == REFIT_OK && (len != ctx->snap_len || memcmp(blob, ctx->snap_blob, len) != 0))
         st = rf_error(REFIT_ERR_MISMATCH,
@@ -36,12 +36,12 @@ static refit_status open_and_check(refit_ctx *ctx, const char *dir) {
     if (!dir) return rf_error(REFIT_ERR_INVALID_ARG, "rank 0 needs a checkpoint directory");
     RF_CHECK(rf_ckpt_open(dir, &ctx->ckpt));
     if (!ctx->snap) { /* I2: the first load records the snapshot */
-        RF_CHECK(rf_snap_build(rf_ckpt_config(ctx->ckpt), ctx->opt.tp, ctx->scheme, &ctx->snap));
+        RF_CHECK(rf_snap_build(rf_ckpt_config(ctx->ckpt), ctx->opt.tp, ctx->moe, ctx->scheme, &ctx->snap));
         RF_CHECK(rf_snap_encode(ctx->snap, &ctx->snap_blob, &ctx->snap_len));
         RF_CHECK(rf_snap_check_ckpt(ctx->snap, ctx->ckpt));
-    } else {
-        RF_CHECK(rf_snap_check_ckpt(ctx->snap, ctx->ckpt));
+    } else { /* the config first: a model of another shape (fewer experts, E < tp) is named as such */
         RF_CHECK(check_config(ctx));
+        RF_CHECK(rf_snap_check_ckpt(ctx->snap, ctx->ckpt));
     }
     rf_sources_close(&ctx->src);
     return rf_sources_open(ctx->ckpt, ctx->snap->params, ctx->snap->n_params, &ctx->src);
@@ -150,9 +150,7 @@ static refit_status run_steps(refit_ctx *ctx, const char *dir, phase_clock_t *cl
     return st;
 }
 
-refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
-    rf_err_clear();
-    ctx->last_error[0] = '\0';
+static refit_status load_generation(refit_ctx *ctx, const char *checkpoint_dir) {
     ctx->loading = ctx->generation + 1;
     memset(&ctx->stats, 0, sizeof ctx->stats);
     ctx->stats.generation = ctx->loading;
@@ -186,5 +184,17 @@ refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
         RF_INFO("snap", "generation %lld committed in %.1f ms", (long long)ctx->generation,
                 1e3 * ctx->stats.total_seconds);
     }
+    return st;
+}
+
+/* On the context's device; the caller's current device back on return. */
+refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir) {
+    rf_err_clear();
+    ctx->last_error[0] = '\0';
+    int saved;
+    refit_status st = rf_ctx_device_enter(ctx, &saved);
+    if (st == REFIT_OK) st = load_generation(ctx, checkpoint_dir);
+    else snprintf(ctx->last_error, sizeof ctx->last_error, "%s", rf_err_msg());
+    rf_ctx_device_leave(ctx, saved);
     return st;
 }

@@ -26,10 +26,8 @@ void rf_free_params(refit_ctx *ctx) {
 static refit_status alloc_param(refit_ctx *ctx, size_t i) {
     const rf_param_t *p = &ctx->snap->params[i];
     rf_pstate_t *ps = &ctx->ps[i];
-    bool q = rf_snap_param_quantized(ctx->snap, p);
-    uint64_t elems = (uint64_t)p->rows * (uint64_t)p->cols;
-    ps->data_bytes = q ? elems : elems * 2;
-    ps->scale_bytes = q ? rf_q_scale_count(ctx->scheme, p->rows, p->cols) * sizeof(float) : 0;
+    /* this rank's share: under --moe ep its own experts; fp8-block experts padded (SPEC §3a) */
+    rf_snap_param_sizes(ctx->snap, p, rf_comm_tp_rank(ctx->comm), &ps->data_bytes, &ps->scale_bytes);
     ps->quantized_gen = ps->received_gen = -1;
     RF_CHECK(ctx->be->ops->alloc(ctx->be, ps->data_bytes, &ps->live));
     if (ctx->opt.commit == REFIT_COMMIT_SHADOW) RF_CHECK(ctx->be->ops->alloc(ctx->be, ps->data_bytes, &ps->shadow));
@@ -52,9 +50,10 @@ static refit_status allocate(refit_ctx *ctx) {
         RF_CHECK(alloc_param(ctx, i));
     }
     RF_CHECK(rf_plan_build(s->params, s->n_params, s->tp, ctx->bucket, &ctx->plan));
+    int r = rf_comm_tp_rank(ctx->comm);
     for (size_t i = 0; i < s->n_params; i++)
-        if (rf_snap_param_quantized(s, &s->params[i]) && rf_param_bf16_bytes(&s->params[i]) > ctx->staging_bytes)
-            ctx->staging_bytes = rf_param_bf16_bytes(&s->params[i]);
+        if (rf_snap_param_quantized(s, &s->params[i]) && rf_param_bf16_bytes(&s->params[i], s->tp, r) > ctx->staging_bytes)
+            ctx->staging_bytes = rf_param_bf16_bytes(&s->params[i], s->tp, r);
     if (ctx->staging_bytes) RF_CHECK(ctx->be->ops->alloc(ctx->be, ctx->staging_bytes, &ctx->staging));
     return REFIT_OK;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "backend.h"
 #include "snapshot.h"
 
 /* ---- little-endian byte writer ----------------------------------------- */
@@ -104,14 +105,19 @@ static void get_str(rbuf_t *r, char *dst, size_t cap, const char *what) {
 }
 
 /* ---- build / free ------------------------------------------------------- */
-refit_status rf_snap_build(const rf_model_config_t *cfg, int tp, rf_qscheme_t scheme, rf_snap_t **out) {
+refit_status rf_snap_build(const rf_model_config_t *cfg, int tp, rf_moe_mode_t moe, rf_qscheme_t scheme,
+                           rf_snap_t **out) {
     rf_snap_t *s = calloc(1, sizeof *s);
     if (!s) return rf_error(REFIT_ERR_NOMEM, "snapshot");
     s->version = RF_SNAP_VERSION;
     s->tp = tp;
+    s->moe = cfg->moe ? moe : RF_MOE_TP; /* dense models: one layout whatever was asked */
     s->scheme = scheme;
     s->cfg = *cfg;
-    refit_status st = rf_model_params(cfg, tp, &s->params, &s->n_params);
+    if (s->cfg.moe && !s->cfg.experts_field[0]) /* hand-built configs (synth) name no key */
+        snprintf(s->cfg.experts_field, sizeof s->cfg.experts_field, "%s",
+                 cfg->family == RF_FAM_MIXTRAL ? "num_local_experts" : "num_experts");
+    refit_status st = rf_model_params(&s->cfg, tp, s->moe, &s->params, &s->n_params);
     if (st != REFIT_OK) {
         free(s);
         return st;
@@ -136,6 +142,13 @@ static void encode_config(wbuf_t *w, const rf_model_config_t *c) {
     put_u8(w, c->tie_embeddings);
     put_u8(w, c->qkv_bias);
     put_u8(w, c->qk_norm);
+    put_u8(w, c->moe);
+    if (!c->moe) return;
+    put_str(w, c->experts_field);
+    const int64_t moe[] = {c->n_experts, c->moe_inter, c->shared_inter, c->sparse_step};
+    for (size_t i = 0; i < sizeof moe / sizeof moe[0]; i++) put_u64(w, (uint64_t)moe[i]);
+    put_u32(w, (uint32_t)c->n_mlp_only);
+    for (int32_t i = 0; i < c->n_mlp_only; i++) put_u32(w, (uint32_t)c->mlp_only[i]);
 }
 
 static void encode_param(wbuf_t *w, const rf_param_t *p) {
@@ -155,6 +168,14 @@ static void encode_param(wbuf_t *w, const rf_param_t *p) {
     }
     put_u64(w, (uint64_t)p->vocab_real);
     put_u64(w, (uint64_t)p->kv_replicas);
+    if (!rf_param_is_expert(p)) return;
+    /* SPEC §3a: per expert param E, the mode, I_r, Ip, Hp; each rank's E_r,
+     * e0 and range c follow from them and its tp rank (rf_param_experts). */
+    put_u64(w, (uint64_t)p->experts);
+    put_u8(w, (uint8_t)p->moe);
+    put_u64(w, (uint64_t)p->inter_r);
+    put_u64(w, (uint64_t)p->inter_pad);
+    put_u64(w, (uint64_t)p->hidden_pad);
 }
 
 refit_status rf_snap_encode(const rf_snap_t *s, uint8_t **buf, size_t *len) {
@@ -164,6 +185,7 @@ refit_status rf_snap_encode(const rf_snap_t *s, uint8_t **buf, size_t *len) {
     put_u32(&w, 0); /* crc32, patched below */
     put_u64(&w, 0); /* payload length, patched below */
     put_u32(&w, (uint32_t)s->tp);
+    put_u8(&w, (uint8_t)s->moe);
     put_u8(&w, (uint8_t)s->scheme);
     encode_config(&w, &s->cfg);
     put_u32(&w, (uint32_t)s->n_params);
@@ -191,19 +213,60 @@ uint64_t rf_snap_digest(const uint8_t *encoded, size_t len) {
 /* ---- decode ------------------------------------------------------------- */
 static void decode_config(rbuf_t *r, rf_model_config_t *c) {
     get_str(r, c->model_type, sizeof c->model_type, "model_type");
-    c->family = (rf_family_t)get_enum(r, RF_FAM_QWEN3 + 1, "family");
+    c->family = (rf_family_t)get_enum(r, RF_FAM_COUNT, "family");
     int64_t *dims[] = {&c->hidden, &c->n_heads, &c->n_kv_heads, &c->head_dim,
                        &c->intermediate, &c->vocab, &c->n_layers};
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) *dims[i] = get_dim(r, "config size");
     c->tie_embeddings = get_enum(r, 2, "tie_word_embeddings");
     c->qkv_bias = get_enum(r, 2, "qkv_bias");
     c->qk_norm = get_enum(r, 2, "qk_norm");
+    c->moe = get_enum(r, 2, "moe flag");
+    if (!c->moe || r->st != REFIT_OK) return;
+    get_str(r, c->experts_field, sizeof c->experts_field, "experts field");
+    c->n_experts = (int64_t)get_le(r, 8, "num_experts");
+    if (r->st == REFIT_OK && c->n_experts > (1 << 16))
+        r->st = rf_error(REFIT_ERR_FORMAT, "%s: byte %zu: num_experts %lld out of range", r->label, r->off,
+                         (long long)c->n_experts);
+    c->moe_inter = get_dim(r, "moe_intermediate_size");
+    c->shared_inter = (int64_t)get_le(r, 8, "shared_expert_intermediate_size");
+    c->sparse_step = get_dim(r, "decoder_sparse_step");
+    size_t at = r->off;
+    uint64_t n = get_le(r, 4, "mlp_only_layers count");
+    if (r->st == REFIT_OK && n > RF_MAX_MLP_ONLY)
+        r->st = rf_error(REFIT_ERR_FORMAT, "%s: byte %zu: %llu mlp_only_layers out of range", r->label, at,
+                         (unsigned long long)n);
+    c->n_mlp_only = (int32_t)(r->st == REFIT_OK ? n : 0);
+    for (int32_t i = 0; i < c->n_mlp_only; i++) c->mlp_only[i] = (int32_t)get_le(r, 4, "mlp_only layer");
+}
+
+/* The expert fields, checked against each other and the parts so that
+ * rf_param_experts / rf_param_row_source stay inside the source tensors. */
+static void decode_expert(rbuf_t *r, rf_param_t *p) {
+    size_t at = r->off;
+    p->experts = get_dim(r, "experts");
+    p->moe = (rf_moe_mode_t)get_enum(r, RF_MOE_COUNT, "MoE mode");
+    p->inter_r = get_dim(r, "I_r");
+    p->inter_pad = get_dim(r, "Ip");
+    p->hidden_pad = get_dim(r, "Hp");
+    if (r->st != REFIT_OK) return;
+    bool w13 = p->layout == RF_LAYOUT_EXPERTS_W13;
+    const rf_part_t *pt = &p->parts[0];
+    int64_t inter = w13 ? pt->rows : pt->cols, hidden = w13 ? pt->cols : pt->rows;
+    bool ok = p->experts <= (1 << 16) && p->n_parts == (w13 ? 2 : 1) && pt->ndim == 2 &&
+              (!w13 || (p->parts[1].rows == inter && p->parts[1].cols == hidden)) &&
+              (p->moe == RF_MOE_EP ? p->inter_r == inter : inter % p->inter_r == 0) &&
+              p->rows == (w13 ? 2 * p->inter_r : hidden) && p->cols == (w13 ? hidden : p->inter_r) &&
+              p->inter_pad == (p->inter_r + 127) / 128 * 128 && p->hidden_pad == (hidden + 127) / 128 * 128;
+    for (int k = 0; ok && k < p->n_parts; k++) ok = strstr(p->parts[k].src, RF_EXPERT_MARK) != NULL;
+    if (!ok)
+        r->st = rf_error(REFIT_ERR_FORMAT, "%s: byte %zu: expert param %s has inconsistent sizes", r->label, at,
+                         p->name);
 }
 
 static void decode_param(rbuf_t *r, rf_param_t *p) {
     get_str(r, p->name, sizeof p->name, "param name");
-    p->layout = (rf_layout_t)get_enum(r, RF_LAYOUT_MERGED + 1, "layout");
-    p->ndim = (int)get_enum(r, 3, "ndim");
+    p->layout = (rf_layout_t)get_enum(r, RF_LAYOUT_COUNT, "layout");
+    p->ndim = (int)get_enum(r, 4, "ndim");
     if (r->st == REFIT_OK && p->ndim == 0)
         r->st = rf_error(REFIT_ERR_FORMAT, "%s: byte %zu: param %s has ndim 0", r->label, r->off, p->name);
     p->rows = get_dim(r, "rows");
@@ -221,6 +284,10 @@ static void decode_param(rbuf_t *r, rf_param_t *p) {
     p->kv_replicas = (int64_t)get_le(r, 8, "kv replicas");
     if (r->st == REFIT_OK && p->n_parts == 0)
         r->st = rf_error(REFIT_ERR_FORMAT, "%s: byte %zu: param %s has no source", r->label, r->off, p->name);
+    if (r->st == REFIT_OK && (p->ndim == 3) != rf_param_is_expert(p))
+        r->st = rf_error(REFIT_ERR_FORMAT, "%s: byte %zu: param %s: ndim %d does not fit layout %s", r->label,
+                         r->off, p->name, p->ndim, rf_layout_name(p->layout));
+    if (r->st == REFIT_OK && rf_param_is_expert(p)) decode_expert(r, p);
 }
 
 static refit_status check_header(const uint8_t *buf, size_t len, const char *label, uint32_t *version) {
@@ -247,6 +314,20 @@ static refit_status check_header(const uint8_t *buf, size_t len, const char *lab
     return REFIT_OK;
 }
 
+/* Expert params must split as the snapshot's tp and mode say: every rank
+ * holds at least one expert, and under tp I_r * tp == I. */
+static refit_status check_expert_split(const rf_snap_t *s, const char *label) {
+    for (size_t i = 0; i < s->n_params; i++) {
+        const rf_param_t *p = &s->params[i];
+        if (!rf_param_is_expert(p)) continue;
+        int64_t inter = p->layout == RF_LAYOUT_EXPERTS_W13 ? p->parts[0].rows : p->parts[0].cols;
+        if (p->moe != s->moe || p->experts < s->tp || (p->moe == RF_MOE_TP && p->inter_r * s->tp != inter))
+            return rf_error(REFIT_ERR_FORMAT, "%s: expert param %s does not split over tp %d (--moe %s)", label,
+                            p->name, s->tp, rf_moe_mode_name(s->moe));
+    }
+    return REFIT_OK;
+}
+
 refit_status rf_snap_decode(const uint8_t *buf, size_t len, const char *label, rf_snap_t **out) {
     uint32_t version = 0;
     RF_CHECK(check_header(buf, len, label, &version));
@@ -255,6 +336,7 @@ refit_status rf_snap_decode(const uint8_t *buf, size_t len, const char *label, r
     if (!s) return rf_error(REFIT_ERR_NOMEM, "snapshot");
     s->version = version;
     s->tp = (int)get_le(&r, 4, "tp");
+    s->moe = (rf_moe_mode_t)get_enum(&r, RF_MOE_COUNT, "MoE mode");
     s->scheme = (rf_qscheme_t)get_enum(&r, RF_Q_COUNT, "scheme");
     decode_config(&r, &s->cfg);
     size_t at = r.off;
@@ -269,6 +351,7 @@ refit_status rf_snap_decode(const uint8_t *buf, size_t len, const char *label, r
         r.st = rf_error(REFIT_ERR_NOMEM, "snapshot params");
     for (uint64_t i = 0; i < n && r.st == REFIT_OK; i++) decode_param(&r, &s->params[i]);
     s->n_params = (size_t)n;
+    if (r.st == REFIT_OK) r.st = check_expert_split(s, label);
     if (r.st == REFIT_OK && r.off != len)
         r.st = rf_error(REFIT_ERR_FORMAT, "%s: byte %zu: %zu trailing bytes", label, r.off, len - r.off);
     if (r.st != REFIT_OK) {
@@ -308,39 +391,95 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Every source tensor name of every param (experts expanded), sorted. */
+static refit_status known_names(const rf_snap_t *s, char **store, const char ***known, size_t *n) {
+    size_t total = 0;
+    for (size_t i = 0; i < s->n_params; i++) total += (size_t)rf_param_n_sources(&s->params[i]);
+    *store = malloc(total * RF_NAME_MAX + 1);
+    *known = malloc(sizeof **known * (total ? total : 1));
+    if (!*store || !*known) return rf_error(REFIT_ERR_NOMEM, "tensor name table");
+    *n = 0;
+    for (size_t i = 0; i < s->n_params; i++)
+        for (int k = 0; k < rf_param_n_sources(&s->params[i]); k++) {
+            rf_part_t pt;
+            RF_CHECK(rf_param_source(&s->params[i], k, &pt));
+            char *dst = *store + *n * RF_NAME_MAX;
+            memcpy(dst, pt.src, RF_NAME_MAX);
+            (*known)[(*n)++] = dst;
+        }
+    qsort(*known, *n, sizeof **known, cmp_str);
+    return REFIT_OK;
+}
+
 /* Every checkpoint tensor must feed some param or be deliberately skipped. */
 static refit_status check_unknown(const rf_snap_t *s, const rf_ckpt_t *c) {
+    char *store = NULL;
+    const char **known = NULL;
     size_t n = 0;
-    for (size_t i = 0; i < s->n_params; i++) n += (size_t)s->params[i].n_parts;
-    const char **known = malloc(sizeof *known * (n ? n : 1));
-    if (!known) return rf_error(REFIT_ERR_NOMEM, "tensor name table");
-    n = 0;
-    for (size_t i = 0; i < s->n_params; i++)
-        for (int k = 0; k < s->params[i].n_parts; k++) known[n++] = s->params[i].parts[k].src;
-    qsort(known, n, sizeof *known, cmp_str);
-    refit_status st = REFIT_OK;
+    refit_status st = known_names(s, &store, &known, &n);
     for (size_t i = 0; i < rf_ckpt_count(c) && st == REFIT_OK; i++) {
         const rf_st_file_t *f;
         const rf_st_tensor_t *t;
+        int64_t e = 0;
         rf_ckpt_at(c, i, &f, &t);
         if (rf_model_skips(&s->cfg, t->name)) continue;
-        if (!bsearch(&t->name, known, n, sizeof *known, cmp_str))
+        if (bsearch(&t->name, known, n, sizeof *known, cmp_str)) continue;
+        if (rf_model_expert_out_of_range(&s->cfg, t->name, &e))
+            st = rf_error(REFIT_ERR_UNSUPPORTED, "%s: tensor %s: expert index %lld >= %s %lld", rf_st_label(f),
+                          t->name, (long long)e, s->cfg.experts_field, (long long)s->cfg.n_experts);
+        else
             st = rf_error(REFIT_ERR_UNSUPPORTED, "%s: unknown tensor %s (not part of any %s param)",
                           rf_st_label(f), t->name, s->cfg.model_type);
     }
     free(known);
+    free(store);
     return st;
 }
 
 refit_status rf_snap_check_ckpt(const rf_snap_t *s, const rf_ckpt_t *c) {
     for (size_t i = 0; i < s->n_params; i++)
-        for (int k = 0; k < s->params[i].n_parts; k++) RF_CHECK(check_part(c, &s->params[i].parts[k]));
+        for (int k = 0; k < rf_param_n_sources(&s->params[i]); k++) {
+            rf_part_t pt;
+            RF_CHECK(rf_param_source(&s->params[i], k, &pt));
+            RF_CHECK(check_part(c, &pt));
+        }
     return check_unknown(s, c);
 }
 
 /* ---- helpers and listing ------------------------------------------------ */
 bool rf_snap_param_quantized(const rf_snap_t *s, const rf_param_t *p) {
     return p->quantize && s->scheme != RF_Q_NONE;
+}
+
+void rf_snap_param_sizes(const rf_snap_t *s, const rf_param_t *p, int tp_rank, uint64_t *data, uint64_t *scales) {
+    uint64_t elems = rf_param_local_elems(p, s->tp, tp_rank);
+    *scales = 0;
+    if (!rf_snap_param_quantized(s, p)) {
+        *data = elems * 2;
+    } else if (rf_param_is_expert(p)) {
+        rf_q_moe_t m = rf_param_moe_desc(p, s->tp, tp_rank);
+        *data = rf_q_moe_out_bytes(s->scheme, &m);
+        *scales = rf_q_moe_scale_count(s->scheme, &m) * sizeof(float);
+    } else {
+        *data = elems;
+        *scales = rf_q_scale_count(s->scheme, p->rows, p->cols) * sizeof(float);
+    }
+}
+
+/* Shape column of the listing: expert params show [E_r,rows,cols] with
+ * E_r of tp rank 0 and, under ep, the range over ranks. */
+static void print_shape(const rf_snap_t *s, const rf_param_t *p, FILE *out) {
+    char buf[96];
+    if (p->ndim == 1) snprintf(buf, sizeof buf, "[%lld]", (long long)p->rows);
+    else if (p->ndim == 2) snprintf(buf, sizeof buf, "[%lld,%lld]", (long long)p->rows, (long long)p->cols);
+    else {
+        int64_t lo = rf_param_local_count(p, s->tp, s->tp - 1), hi = rf_param_local_count(p, s->tp, 0);
+        if (lo == hi) snprintf(buf, sizeof buf, "[%lld,%lld,%lld]", (long long)hi, (long long)p->rows,
+                               (long long)p->cols);
+        else snprintf(buf, sizeof buf, "[%lld..%lld,%lld,%lld]", (long long)lo, (long long)hi,
+                      (long long)p->rows, (long long)p->cols);
+    }
+    fprintf(out, "  %-58s %-11s %-18s", p->name, rf_layout_name(p->layout), buf);
 }
 
 void rf_snap_print(const rf_snap_t *s, FILE *out) {
@@ -351,15 +490,16 @@ void rf_snap_print(const rf_snap_t *s, FILE *out) {
             "layers %lld%s\n", (long long)c->hidden, (long long)c->n_heads, (long long)c->n_kv_heads,
             (long long)c->head_dim, (long long)c->intermediate, (long long)c->vocab,
             (long long)c->n_layers, c->tie_embeddings ? ", tied embeddings" : "");
+    if (c->moe)
+        fprintf(out, "  experts %lld (%s), expert size %lld%s, --moe %s\n", (long long)c->n_experts,
+                c->experts_field, (long long)c->moe_inter, c->family == RF_FAM_QWEN2_MOE ? ", shared expert" : "",
+                rf_moe_mode_name(s->moe));
     for (size_t i = 0; i < s->n_params; i++) {
         const rf_param_t *p = &s->params[i];
-        if (p->ndim == 1)
-            fprintf(out, "  %-58s %-10s [%lld]", p->name, rf_layout_name(p->layout), (long long)p->rows);
-        else
-            fprintf(out, "  %-58s %-10s [%lld,%lld]", p->name, rf_layout_name(p->layout),
-                    (long long)p->rows, (long long)p->cols);
+        print_shape(s, p, out);
         fprintf(out, "%s  <-", rf_snap_param_quantized(s, p) ? " fp8" : " bf16");
         for (int k = 0; k < p->n_parts; k++) fprintf(out, " %s", p->parts[k].src);
+        if (rf_param_is_expert(p)) fprintf(out, " (e < %lld)", (long long)p->experts);
         fputc('\n', out);
     }
 }

@@ -2,6 +2,7 @@
  * plane, rf_xfer_t) and calls back as each one lands whole; a quantized
  * param is quantized right then, at most once per generation, and the
  * NaN/Inf scan of every param is collected at the end. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "ctx_internal.h"
@@ -31,10 +32,18 @@ static refit_status quantize_param(refit_ctx *ctx, size_t i) {
         return rf_error(REFIT_ERR_INTERNAL, "%s: asked to quantize before its bf16 slice arrived", p->name);
     RF_CHECK(rf_guard_fault(ctx->guard, REFIT_PHASE_QUANTIZE, ctx->loading, p->name));
     double t0 = rf_now();
-    refit_status st = ctx->be->ops->process(ctx->be, i, ctx->scheme, ctx->staging, p->rows, p->cols,
-                                       rf_ctx_target(ctx, i, false), rf_ctx_target(ctx, i, true));
+    int tp = ctx->snap->tp, r = rf_comm_tp_rank(ctx->comm);
+    refit_status st;
+    if (rf_param_is_expert(p)) { /* per local expert, all of them at once (SPEC §3a) */
+        rf_q_moe_t m = rf_param_moe_desc(p, tp, r);
+        st = ctx->be->ops->process_experts(ctx->be, i, ctx->scheme, &m, ctx->staging, rf_ctx_target(ctx, i, false),
+                                           rf_ctx_target(ctx, i, true));
+    } else {
+        st = ctx->be->ops->process(ctx->be, i, ctx->scheme, ctx->staging, p->rows, p->cols,
+                                   rf_ctx_target(ctx, i, false), rf_ctx_target(ctx, i, true));
+    }
     ctx->quant_seconds += rf_now() - t0;
-    ctx->quant_bytes += rf_param_bf16_bytes(p);
+    ctx->quant_bytes += rf_param_bf16_bytes(p, tp, r);
     if (st == REFIT_OK) ps->quantized_gen = ctx->loading;
     return st;
 }
@@ -47,24 +56,34 @@ static refit_status xfer_complete(void *user, size_t i) {
     ctx->ps[i].received_gen = ctx->loading;
     if (rf_snap_param_quantized(ctx->snap, p)) return quantize_param(ctx, i);
     RF_CHECK(rf_guard_fault(ctx->guard, REFIT_PHASE_QUANTIZE, ctx->loading, p->name));
-    double t0 = rf_now(); /* bf16 params: only the NaN/Inf scan */
-    refit_status st = ctx->be->ops->process(ctx->be, i, RF_Q_NONE, rf_ctx_target(ctx, i, false), p->rows, p->cols,
-                                       NULL, NULL);
+    double t0 = rf_now(); /* bf16 params: only the NaN/Inf scan, over all local experts of expert params */
+    int64_t rows = p->rows * rf_param_local_count(p, ctx->snap->tp, rf_comm_tp_rank(ctx->comm));
+    refit_status st = ctx->be->ops->process(ctx->be, i, RF_Q_NONE, rf_ctx_target(ctx, i, false), rows, p->cols,
+                                            NULL, NULL);
     ctx->quant_seconds += rf_now() - t0;
     return st;
 }
 
-/* Error for a NaN/Inf at local element `bad` of param i: names the param,
- * the checkpoint tensor and its row/column. */
+/* Error for a NaN/Inf at local element `bad` of param i: names the param
+ * (and, for expert params, the global expert), the checkpoint tensor and
+ * its row/column. */
 static refit_status nonfinite_error(refit_ctx *ctx, size_t i, int64_t bad, uint16_t bits) {
     const rf_param_t *p = &ctx->snap->params[i];
+    int tp = ctx->snap->tp, r = rf_comm_tp_rank(ctx->comm);
     int64_t row = bad / p->cols, col = bad % p->cols;
-    rf_row_src_t src = rf_param_row_source(p, ctx->snap->tp, rf_comm_tp_rank(ctx->comm), row);
+    rf_row_src_t src = rf_param_row_source(p, tp, r, row);
     const char *what = (bits & 0x7f) ? "nan" : "inf";
+    rf_part_t part;
     if (src.part < 0) src.part = 0;
-    return rf_error(REFIT_ERR_NUMERIC, "%s: %s at row %lld col %lld (checkpoint tensor %s row %lld col %lld)",
-                    p->name, what, (long long)row, (long long)col, p->parts[src.part].src,
-                    (long long)src.src_row, (long long)(src.src_col + col));
+    if (rf_param_source(p, src.part, &part) != REFIT_OK) snprintf(part.src, sizeof part.src, "?");
+    char where[64] = "";
+    if (rf_param_is_expert(p)) { /* row within the expert, as the kernels count it */
+        snprintf(where, sizeof where, "expert %lld ", (long long)(rf_param_experts(p, tp, r).e0 + row / p->rows));
+        row %= p->rows;
+    }
+    return rf_error(REFIT_ERR_NUMERIC, "%s: %s at %srow %lld col %lld (checkpoint tensor %s row %lld col %lld)",
+                    p->name, what, where, (long long)row, (long long)col, part.src, (long long)src.src_row,
+                    (long long)(src.src_col + col));
 }
 
 void refit_set_progress(refit_ctx *ctx, refit_progress_fn fn, void *user) {
@@ -88,7 +107,7 @@ refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
     bool root = rf_comm_rank(ctx->comm) == 0;
     rf_xfer_t x = {.params = ctx->snap->params, .n_params = ctx->snap->n_params, .tp = ctx->snap->tp,
                    .plan = &ctx->plan, .comm = ctx->comm,
-                   .src = root ? (const rf_src_t(*)[RF_MAX_PARTS])ctx->src.src : NULL,
+                   .src = root ? ctx->src.src : NULL,
                    .bcast = ctx->opt.transfer == REFIT_TRANSFER_BCAST,
                    .dest = xfer_dest, .complete = xfer_complete, .user = ctx, .progress = xfer_progress,
                    .deadline = rf_guard_deadline(ctx->guard)};

@@ -3,26 +3,66 @@
  * One opaque context per rank. A context is created collectively over an MPI
  * communicator (passed as a void* so this header needs no MPI types), loads
  * generation 0 from a checkpoint, then reloads later generations; every reload
- * commits on all ranks or on none. */
+ * commits on all ranks or on none.
+ *
+ * How to read this header (each call says):
+ *   Collective   every rank of the context's communicator (the one given to
+ *                refit_create) must make the call, in the same order relative
+ *                to the context's other collective calls; Local: no
+ *                communication, any rank alone.
+ *   Thread       refit does not lock a context against itself: the calls on
+ *                one context are made by one thread at a time (any thread, as
+ *                MPI's thread level allows: a collective call makes MPI calls
+ *                on the calling thread, so below MPI_THREAD_MULTIPLE it must be
+ *                the thread MPI allows). Different contexts are independent
+ *                (disjoint communicators: tests/mpi/test_two_contexts.c).
+ *                refit's own threads: the watchdog (one per context, it never
+ *                calls back into the caller) and, on cuda, rank 0's packing
+ *                threads during a load.
+ *   Memory       what the call allocates and who frees it. Strings refit
+ *                returns are owned by refit: never free them.
+ *   Device       on the cuda backend the model's memory is device memory of
+ *                the context's GPU (refit_options.device); every call makes
+ *                that GPU current while it works and leaves the caller's
+ *                current CUDA device as it found it. No call above the
+ *                "stage and commit" section takes or returns a device
+ *                pointer: every pointer in it is host memory.
+ *
+ * The state machine of a context:
+ *
+ *   refit_create --> CREATED --refit_load ok--> LOADED (generation 0)
+ *                      |                          |  refit_load ok: generation + 1
+ *                      |                          |  refit_load failed: stays LOADED at the
+ *                      |                          |  previous generation (shadow mode)
+ *                      |                          v
+ *                      +----- refit_destroy <-----+
+ *
+ *   A failed first load leaves the context CREATED (retry or destroy). A
+ *   failed in-place reload (REFIT_COMMIT_INPLACE) makes the model invalid
+ *   (refit_model_valid() == 0): only refit_load (which rebuilds every param)
+ *   and refit_destroy are useful then. A load that outlives
+ *   refit_options.timeout_s ends the MPI job (see timeout_s); the stage /
+ *   commit calls and the on_timeout option (section "stage and commit"
+ *   below) split LOADED into STAGED -> COMMITTED and add TIMED OUT, from which
+ *   only refit_destroy is allowed. */
 #ifndef REFIT_H
 #define REFIT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "refit_version.h" /* REFIT_VERSION_MAJOR/MINOR/PATCH, REFIT_VERSION (generated) */
+
+/* Every function of the library: the only symbols librefit.so exports. */
+#if defined(__GNUC__) || defined(__clang__)
+#define REFIT_API __attribute__((visibility("default")))
+#else
+#define REFIT_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- version ------------------------------------------------------------
- * The header's version; CMake's project(VERSION) must say the same (the test
- * cli_version checks `refit --version` against it). */
-#define REFIT_VERSION_MAJOR 0
-#define REFIT_VERSION_MINOR 1
-#define REFIT_VERSION_PATCH 0
-
-/* "MAJOR.MINOR.PATCH" of the library linked in. Never NULL. */
-const char *refit_version(void);
 
 typedef enum refit_status {
     REFIT_OK = 0,
@@ -42,8 +82,19 @@ typedef enum refit_status {
     REFIT_STATUS_COUNT
 } refit_status;
 
-/* Short lowercase name of a status ("ok", "format error", ...). Never NULL. */
-const char *refit_status_str(refit_status st);
+/* Short lowercase name of a status ("ok", "format error", ...); "unknown
+ * status" out of range. Local, any thread, static string (never NULL). */
+REFIT_API const char *refit_status_str(refit_status st);
+
+/* ---- version (lib, issue 9) ----------------------------------------------
+ * REFIT_VERSION_MAJOR/MINOR/PATCH and REFIT_VERSION ("0.1.0") come from
+ * refit_version.h, generated from CMake's project(VERSION): the header's
+ * version, fixed when the caller compiled. The library's soname changes with
+ * MAJOR (librefit.so.MAJOR).
+ * refit_version(): "MAJOR.MINOR.PATCH" of the library linked at run time
+ * (compare with REFIT_VERSION to detect a mismatch). Local, any thread,
+ * static string. */
+REFIT_API const char *refit_version(void);
 
 /* ---- context ------------------------------------------------------------ */
 typedef struct refit_ctx refit_ctx;
@@ -53,43 +104,97 @@ typedef enum { REFIT_COMMIT_SHADOW = 0, REFIT_COMMIT_INPLACE } refit_commit_mode
 /* cuda data plane: scatter = each bucket sent (ncclSend/Recv) only to the
  * ranks whose slice it holds; bcast = ncclBroadcast to every rank. */
 typedef enum { REFIT_TRANSFER_SCATTER = 0, REFIT_TRANSFER_BCAST } refit_transfer;
+/* Mixture-of-Experts models (SPEC §3a): tp = every rank holds every expert,
+ * cut on the intermediate dim (vLLM's default); ep = each rank holds whole
+ * experts, contiguous, the remainder to the first ranks (vLLM
+ * enable_expert_parallel); attention and dense layers stay tensor-parallel.
+ * Dense models ignore it. */
+typedef enum { REFIT_MOE_TP = 0, REFIT_MOE_EP } refit_moe_mode;
 
+/* Growing without breaking callers: struct_size is the FIRST member and
+ * holds sizeof(refit_options) as the caller's refit.h declared it;
+ * refit_options_default() sets it (always start from it, then change
+ * fields). New fields are only ever added at the end, so refit_create reads
+ * exactly the fields the caller's struct has and gives the newer ones their
+ * defaults. A struct_size below the first version's, or above this
+ * library's (a refit.h newer than the library), is REFIT_ERR_INVALID_ARG. */
 typedef struct refit_options {
+    size_t struct_size;       /* sizeof(refit_options) of the caller: set by refit_options_default() */
     int tp;                   /* tensor-parallel size; 0 = world size */
-    const char *quant;        /* fp8-tensor (default), fp8-row, fp8-block, none */
-    refit_backend backend;    /* auto: cuda when a GPU is usable, else host */
+    const char *quant;        /* fp8-tensor (default), fp8-row, fp8-block, none; copied by refit_create */
+    refit_backend backend;    /* auto: cuda when every rank has a usable GPU, else host */
     uint64_t bucket_bytes;    /* staging bucket size, agreed as the MIN over ranks; 0 = 32 MiB */
     refit_commit_mode commit; /* shadow: all-or-nothing; inplace: failure marks the model invalid */
     refit_transfer transfer;  /* cuda backend's data plane (default scatter: measured faster) */
+    refit_moe_mode moe;       /* how expert params split over the tp ranks (default tp) */
     /* Seconds a refit_load may take; 0 = 60, < 0 = no limit. A load still
      * running then (a rank hung or died) ends the MPI job with exit code 124
      * within this time, after each rank reports its phase on stderr: an MPI
      * job cannot outlive a lost rank. Failures that return never end it. */
     double timeout_s;
+    /* ---- fields added after 0.1.0's first layout (struct_size tells) ---- */
+    /* cuda backend: the CUDA device this rank's context uses; -1 (default) =
+     * by local rank (local rank % visible GPUs, or 0 when one is visible).
+     * Every refit call sets it current while it works and puts the caller's
+     * current device back before returning. Ignored on the host backend. */
+    int device;
 } refit_options;
 
-void refit_options_default(refit_options *opt);
+/* Fills *opt with the defaults of the fields `struct_size` bytes hold and
+ * sets opt->struct_size = struct_size. Local, any thread, allocates nothing.
+ * Call it through refit_options_default(), which passes the caller's size. */
+REFIT_API void refit_options_init(refit_options *opt, size_t struct_size);
+static inline void refit_options_default(refit_options *opt) { refit_options_init(opt, sizeof *opt); }
 
-/* Collective over `mpi_comm` (an MPI_Comm*). */
-refit_status refit_create(const void *mpi_comm, const refit_options *opt, refit_ctx **out);
-void refit_destroy(refit_ctx *ctx);
+/* Collective over `mpi_comm` (an MPI_Comm*, duplicated: the caller may free
+ * its communicator afterwards; MPI must be initialized). `opt` NULL = the
+ * defaults; its strings are copied. On success *out is a new context, freed
+ * by refit_destroy; it allocates the communicators, the watchdog thread and
+ * the backend's state (cuda: streams and NCCL communicators on the chosen
+ * device), no model memory yet. On failure *out is untouched, nothing stays
+ * allocated, and every rank fails: the lowest failing rank returns its
+ * status, the others REFIT_ERR_REMOTE, and refit_last_error(NULL) on the
+ * calling thread of each gives that rank's cause ("rank R: ..."). The
+ * options must be the same on every rank. */
+REFIT_API refit_status refit_create(const void *mpi_comm, const refit_options *opt, refit_ctx **out);
+/* Collective over the context's communicator (it frees communicators; cuda:
+ * NCCL's). Frees everything the context allocated, the model memory too:
+ * pointers obtained from the context are invalid afterwards. NULL is a no-op.
+ * The only call allowed in every state. */
+REFIT_API void refit_destroy(refit_ctx *ctx);
 
 /* Collective: the first call loads generation 0, each later call reloads
- * (SPEC §2). Only rank 0 reads `checkpoint_dir` (others may pass NULL).
- * On failure no rank commits, the previous generation stays live, and
- * refit_last_error() on every rank holds the first cause. */
-refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir);
+ * (SPEC §2). Only rank 0 reads `checkpoint_dir` (others may pass NULL; it is
+ * read during the call only). The first successful load allocates every
+ * param's memory (live + shadow on the backend: device memory on cuda),
+ * kept at the same addresses until refit_destroy. On failure no rank
+ * commits, the previous generation stays live (shadow mode), and
+ * refit_last_error(ctx) on every rank holds the first cause. Blocks until
+ * the commit's barrier. */
+REFIT_API refit_status refit_load(refit_ctx *ctx, const char *checkpoint_dir);
 
-/* Last committed generation, -1 before the first commit. */
-int64_t refit_generation(const refit_ctx *ctx);
-/* False after an in-place reload failed: the live weights match no checkpoint. */
-int refit_model_valid(const refit_ctx *ctx);
-const char *refit_last_error(const refit_ctx *ctx);
-const char *refit_backend_name(const refit_ctx *ctx);
+/* Local accessors, any thread that owns the context at the moment:
+ * refit_generation: last committed generation, -1 before the first commit.
+ * refit_model_valid: 0 after an in-place reload failed (the live weights
+ *   match no checkpoint), else 1.
+ * refit_backend_name: "host" or "cuda", static string. */
+REFIT_API int64_t refit_generation(const refit_ctx *ctx);
+REFIT_API int refit_model_valid(const refit_ctx *ctx);
+REFIT_API const char *refit_backend_name(const refit_ctx *ctx);
+/* The cause of the context's last failed refit_load or refit_dump (""
+ * if none; refit_load clears it when it starts), owned by the context and
+ * overwritten by its next failure. With ctx NULL: the cause
+ * of the last refit_create that failed ON THE CALLING THREAD ("" if the
+ * thread's last refit_create succeeded or none ran), thread-local storage
+ * valid until that thread's next refit_create. Local. Never NULL. */
+REFIT_API const char *refit_last_error(const refit_ctx *ctx);
 
 /* Collective: each rank writes DIR/rank-RRRRR-of-NNNNN.safetensors with the
- * last committed generation (SPEC §5); rank 0 also writes DIR/snapshot.refit. */
-refit_status refit_dump(refit_ctx *ctx, const char *dir);
+ * last committed generation (SPEC §5); rank 0 also writes DIR/snapshot.refit.
+ * DIR is created if missing; every rank needs a DIR path (shared or local).
+ * Reads the live weights (cuda: copies them to host memory it frees before
+ * returning). REFIT_ERR_STATE before the first commit or on an invalid model. */
+REFIT_API refit_status refit_dump(refit_ctx *ctx, const char *dir);
 
 typedef enum {
     REFIT_PHASE_OPEN,      /* R0: rank 0 opens and checks the checkpoint */
@@ -101,7 +206,8 @@ typedef enum {
     REFIT_PHASE_COUNT
 } refit_phase;
 
-const char *refit_phase_name(refit_phase ph);
+/* "open", "snapshot", ...; "unknown" out of range. Local, any thread, static. */
+REFIT_API const char *refit_phase_name(refit_phase ph);
 
 typedef struct refit_load_stats {
     int64_t generation;                  /* generation this load tried to commit */
@@ -113,8 +219,14 @@ typedef struct refit_load_stats {
                                             live + shadow + staging + buckets (device memory on cuda) */
 } refit_load_stats;
 
-/* Figures of the most recent refit_load on this rank. */
-refit_status refit_last_stats(const refit_ctx *ctx, refit_load_stats *out);
+/* Figures of the most recent refit_load on this rank, copied into the
+ * caller's *out (all zero before the first load). Local. */
+REFIT_API refit_status refit_last_stats(const refit_ctx *ctx, refit_load_stats *out);
+
+/* ---- stage and commit (embed, issue 9) -------------------------------------
+ * The param table, the caller's own storage (bind), refit_stage /
+ * refit_commit / refit_abandon and on_timeout are documented here with the
+ * same headings (collective, thread, memory, device pointers, state). */
 
 /* ---- progress -----------------------------------------------------------
  * A load's long part is R3 (moving the bf16 slices). A progress callback
@@ -135,7 +247,7 @@ typedef void (*refit_progress_fn)(const refit_progress *p, void *user);
  * bucket is done (cuda: handed to the device streams): at most every 0.1 s,
  * plus once when bytes_done reaches bytes_total. fn must return quickly and
  * must not call refit. fn NULL turns it off. */
-void refit_set_progress(refit_ctx *ctx, refit_progress_fn fn, void *user);
+REFIT_API void refit_set_progress(refit_ctx *ctx, refit_progress_fn fn, void *user);
 
 #ifdef __cplusplus
 }

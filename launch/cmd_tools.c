@@ -95,8 +95,25 @@ int rf_cmd_synth(int argc, char **argv) {
 }
 
 /* ---- plan --------------------------------------------------------------- */
+/* An expert param on one tp rank: its experts and the intermediate range,
+ * e.g. "experts [4,5) of 6: gate_proj,up_proj rows [0,160)". */
+static void print_experts(const rf_param_t *p, int tp, int r) {
+    rf_expert_slice_t e = rf_param_experts(p, tp, r);
+    printf(" experts [%lld,%lld) of %lld:", (long long)e.e0, (long long)(e.e0 + e.n), (long long)p->experts);
+    for (int k = 0; k < p->n_parts; k++) {
+        const char *mark = strstr(p->parts[k].src, RF_EXPERT_MARK), *stem = mark + strlen(RF_EXPERT_MARK) + 1;
+        printf("%s%.*s", k ? "," : " ", (int)(strrchr(stem, '.') - stem), stem);
+    }
+    printf(" %s [%lld,%lld)\n", p->layout == RF_LAYOUT_EXPERTS_W13 ? "rows" : "columns", (long long)e.c0,
+           (long long)(e.c0 + e.inter));
+}
+
 /* Source row ranges of one param on one tp rank, e.g. "q_proj[0,256) k_proj[0,128)". */
 static void print_sources(const rf_param_t *p, int tp, int r) {
+    if (rf_param_is_expert(p)) {
+        print_experts(p, tp, r);
+        return;
+    }
     int64_t start = 0;
     rf_row_src_t first = rf_param_row_source(p, tp, r, 0);
     for (int64_t row = 1; row <= p->rows; row++) {
@@ -124,6 +141,23 @@ static void print_sources(const rf_param_t *p, int tp, int r) {
     putchar('\n');
 }
 
+/* What tp rank r receives and holds: under --moe ep the ranks differ. */
+static void print_rank_bytes(const rf_snap_t *s, int r) {
+    uint64_t live = 0, bf16 = 0, biggest = 0;
+    for (size_t i = 0; i < s->n_params; i++) {
+        const rf_param_t *p = &s->params[i];
+        uint64_t b = rf_param_local_elems(p, s->tp, r) * 2, data, scales;
+        rf_snap_param_sizes(s, p, r, &data, &scales);
+        bf16 += b;
+        live += data + scales;
+        if (rf_snap_param_quantized(s, p) && b > biggest) biggest = b;
+    }
+    char hb[4][24];
+    printf("tp rank %d: receives %s bf16; live weights %s; shadow %s; largest bf16 staging %s; "
+           "+ 2 buckets (--bucket-mb)\n", r, rf_human_bytes(bf16, hb[0], 24), rf_human_bytes(live, hb[1], 24),
+           rf_human_bytes(live, hb[2], 24), rf_human_bytes(biggest, hb[3], 24));
+}
+
 int rf_cmd_plan(int argc, char **argv) {
     rf_opts_t o;
     int rc = rf_opts_front(RF_CMD_PLAN, argc, argv, &o, false, NULL);
@@ -136,11 +170,13 @@ int rf_cmd_plan(int argc, char **argv) {
     rf_qscheme_t scheme;
     refit_status st;
     if (rf_opt_str(&o, "tp") && (st = rf_opt_int(&o, "tp", 1, 1 << 20, &tp)) != REFIT_OK) return fail("plan", st);
-    rf_q_scheme_parse(rf_opt_str(&o, "quant"), &scheme); /* the parser has checked it */
+    rf_q_scheme_parse(rf_opt_str(&o, "quant"), &scheme); /* the parser has checked both */
+    rf_moe_mode_t moe;
+    rf_moe_mode_parse(rf_opt_str(&o, "moe"), &moe);
     rf_ckpt_t *c = NULL;
     rf_snap_t *s = NULL;
     st = rf_ckpt_open(o.list[0], &c);
-    if (st == REFIT_OK) st = rf_snap_build(rf_ckpt_config(c), (int)tp, scheme, &s);
+    if (st == REFIT_OK) st = rf_snap_build(rf_ckpt_config(c), (int)tp, moe, scheme, &s);
     if (st == REFIT_OK) st = rf_snap_check_ckpt(s, c);
     if (st != REFIT_OK) {
         rf_snap_free(s);
@@ -149,18 +185,6 @@ int rf_cmd_plan(int argc, char **argv) {
         return 1;
     }
     rf_snap_print(s, stdout);
-    uint64_t live = 0, bf16 = 0, biggest = 0;
-    for (size_t i = 0; i < s->n_params; i++) {
-        const rf_param_t *p = &s->params[i];
-        uint64_t b = rf_param_bf16_bytes(p);
-        bf16 += b;
-        if (rf_snap_param_quantized(s, p)) {
-            live += b / 2 + rf_q_scale_count(scheme, p->rows, p->cols) * 4;
-            if (b > biggest) biggest = b;
-        } else {
-            live += b;
-        }
-    }
     for (int r = 0; r < tp; r++) {
         printf("\ntp rank %d (and its replicas): sources of each param\n", r);
         for (size_t i = 0; i < s->n_params; i++) {
@@ -168,10 +192,8 @@ int rf_cmd_plan(int argc, char **argv) {
             print_sources(&s->params[i], (int)tp, r);
         }
     }
-    char hb[4][24];
-    printf("\nper rank: receives %s bf16; live weights %s; shadow %s; largest bf16 staging %s; "
-           "+ 2 buckets (--bucket-mb)\n", rf_human_bytes(bf16, hb[0], 24), rf_human_bytes(live, hb[1], 24),
-           rf_human_bytes(live, hb[2], 24), rf_human_bytes(biggest, hb[3], 24));
+    putchar('\n');
+    for (int r = 0; r < tp; r++) print_rank_bytes(s, r);
     rf_snap_free(s);
     rf_ckpt_close(c);
     return 0;

@@ -16,7 +16,7 @@ static const rf_cmd_def_t commands[] = {
      "load and reload checkpoints across MPI ranks (under mpirun or srun)", 0},
     {SYN, "synth", "refit synth --out DIR [--preset NAME] [--seed N] [--files N] [--force]",
      "write a synthetic bf16 checkpoint (config.json + safetensors + index)", 0},
-    {PLN, "plan", "refit plan --checkpoint DIR [--tp N] [--quant SCHEME]",
+    {PLN, "plan", "refit plan --checkpoint DIR [--tp N] [--quant SCHEME] [--moe tp|ep]",
      "show every tp rank's params, shapes, sources and memory (no MPI)", 0},
     {RF_CMD_INSPECT, "inspect", "refit inspect FILE|DIR",
      "describe a safetensors file, a checkpoint directory, a saved snapshot or a --dump directory", 1},
@@ -35,6 +35,9 @@ static const rf_opt_def_t table[] = {
     {"tp", "N", NULL, RUN | PLN, false, NULL, "tensor-parallel size (default: world size; plan: 1)"},
     {"quant", "SCHEME", "fp8-tensor", RUN | PLN, false, "fp8-tensor|fp8-row|fp8-block|none",
      "quantization scheme"},
+    {"moe", "MODE", "tp", RUN | PLN, false, "tp|ep",
+     "MoE models: tp (every rank holds every expert, cut on the intermediate dim); ep (each rank "
+     "holds whole experts; attention and dense layers stay tensor-parallel)"},
     {"backend", "NAME", "auto", RUN, false, "auto|host|cuda", "auto: cuda when every rank has a usable GPU"},
     {"commit", "MODE", "shadow", RUN, false, "shadow|inplace",
      "shadow: all-or-nothing; inplace: no shadow copy, a failure marks the model invalid"},

@@ -1,4 +1,4 @@
-/* config.json: the handful of Hugging Face fields SPEC §3 needs. */
+/* config.json: the handful of Hugging Face fields SPEC §3 and §3a need. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -23,6 +23,9 @@ static const struct {
     {"mistral", RF_FAM_MISTRAL},
     {"qwen2", RF_FAM_QWEN2},
     {"qwen3", RF_FAM_QWEN3},
+    {"qwen3_moe", RF_FAM_QWEN3_MOE},
+    {"qwen2_moe", RF_FAM_QWEN2_MOE},
+    {"mixtral", RF_FAM_MIXTRAL},
 };
 
 /* A JSON null is treated like a missing key: HF writes nulls for
@@ -51,6 +54,76 @@ static refit_status get_int(const json_t *root, const char *label, const char *k
     return REFIT_OK;
 }
 
+/* A non-negative integer (a count that may be 0, like num_experts). */
+static refit_status get_count(const json_t *root, const char *label, const char *key, int64_t *out) {
+    const json_t *v = field(root, key);
+    if (!v) return rf_error(REFIT_ERR_FORMAT, "%s: field %s missing", label, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return rf_error(REFIT_ERR_FORMAT, "%s: field %s must be a non-negative integer", label, key);
+    if (json_integer_value(v) > CFG_MAX_COUNT)
+        return rf_error(REFIT_ERR_FORMAT, "%s: field %s = %lld exceeds limit %lld", label, key,
+                        (long long)json_integer_value(v), CFG_MAX_COUNT);
+    *out = (int64_t)json_integer_value(v);
+    return REFIT_OK;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* mlp_only_layers: a list of integers (default []); entries outside
+ * [0, n_layers) name no layer and are dropped, the rest kept sorted. */
+static refit_status get_mlp_only(const json_t *root, const char *label, rf_model_config_t *c) {
+    const json_t *v = field(root, "mlp_only_layers");
+    c->n_mlp_only = 0;
+    if (!v) return REFIT_OK;
+    if (!json_is_array(v))
+        return rf_error(REFIT_ERR_FORMAT, "%s: field mlp_only_layers must be a list of integers", label);
+    size_t i;
+    const json_t *e;
+    json_array_foreach(v, i, e) {
+        if (!json_is_integer(e))
+            return rf_error(REFIT_ERR_FORMAT, "%s: field mlp_only_layers[%zu] must be an integer", label, i);
+        json_int_t l = json_integer_value(e);
+        if (l < 0 || l >= c->n_layers) continue;
+        if (c->n_mlp_only >= RF_MAX_MLP_ONLY)
+            return rf_error(REFIT_ERR_FORMAT, "%s: field mlp_only_layers lists more than %d layers", label,
+                            RF_MAX_MLP_ONLY);
+        c->mlp_only[c->n_mlp_only++] = (int32_t)l;
+    }
+    qsort(c->mlp_only, (size_t)c->n_mlp_only, sizeof c->mlp_only[0], cmp_i32);
+    int32_t n = 0; /* drop duplicates */
+    for (int32_t k = 0; k < c->n_mlp_only; k++)
+        if (n == 0 || c->mlp_only[n - 1] != c->mlp_only[k]) c->mlp_only[n++] = c->mlp_only[k];
+    c->n_mlp_only = n;
+    return REFIT_OK;
+}
+
+/* SPEC §3a fields: E (num_experts, else num_local_experts; mixtral the other
+ * way round), I, Is, and which layers are MoE. Routing fields
+ * (num_experts_per_tok, norm_topk_prob) are ignored: no weight depends on them. */
+static refit_status parse_moe(const json_t *root, const char *label, rf_model_config_t *c) {
+    bool mixtral = c->family == RF_FAM_MIXTRAL;
+    const char *first = mixtral ? "num_local_experts" : "num_experts";
+    const char *second = mixtral ? "num_experts" : "num_local_experts";
+    const char *key = field(root, first) ? first : second;
+    c->moe = true;
+    snprintf(c->experts_field, sizeof c->experts_field, "%s", key);
+    RF_CHECK(get_count(root, label, key, &c->n_experts));
+    c->sparse_step = 1;
+    if (mixtral) {
+        c->moe_inter = c->intermediate;
+        return REFIT_OK;
+    }
+    RF_CHECK(get_int(root, label, "moe_intermediate_size", CFG_MAX_SIZE, true, &c->moe_inter));
+    if (c->family == RF_FAM_QWEN2_MOE)
+        RF_CHECK(get_int(root, label, "shared_expert_intermediate_size", CFG_MAX_SIZE, true,
+                         &c->shared_inter));
+    RF_CHECK(get_int(root, label, "decoder_sparse_step", CFG_MAX_COUNT, false, &c->sparse_step));
+    return get_mlp_only(root, label, c);
+}
+
 static refit_status parse_root(const json_t *root, const char *label, rf_model_config_t *c) {
     if (!json_is_object(root))
         return rf_error(REFIT_ERR_FORMAT, "%s: top level is not a JSON object", label);
@@ -64,7 +137,8 @@ static refit_status parse_root(const json_t *root, const char *label, rf_model_c
     while (k < nfam && strcmp(type, families[k].name)) k++;
     if (k == nfam)
         return rf_error(REFIT_ERR_UNSUPPORTED,
-                        "%s: model_type '%.64s' is not supported (llama, mistral, qwen2, qwen3)",
+                        "%s: model_type '%.64s' is not supported (llama, mistral, qwen2, qwen3, "
+                        "qwen3_moe, qwen2_moe, mixtral)",
                         label, type);
     snprintf(c->model_type, sizeof c->model_type, "%s", families[k].name);
     c->family = families[k].family;
@@ -95,9 +169,11 @@ static refit_status parse_root(const json_t *root, const char *label, rf_model_c
                             "%s: field tie_word_embeddings must be true or false", label);
         c->tie_embeddings = json_is_true(tie);
     }
-    c->qkv_bias = c->family == RF_FAM_QWEN2;
-    c->qk_norm = c->family == RF_FAM_QWEN3;
-    return REFIT_OK;
+    c->qkv_bias = c->family == RF_FAM_QWEN2 || c->family == RF_FAM_QWEN2_MOE;
+    c->qk_norm = c->family == RF_FAM_QWEN3 || c->family == RF_FAM_QWEN3_MOE;
+    bool moe = c->family == RF_FAM_QWEN3_MOE || c->family == RF_FAM_QWEN2_MOE ||
+               c->family == RF_FAM_MIXTRAL;
+    return moe ? parse_moe(root, label, c) : REFIT_OK;
 }
 
 refit_status rf_cfg_parse(const char *json, size_t len, const char *label, rf_model_config_t *out) {

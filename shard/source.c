@@ -12,6 +12,7 @@ void rf_sources_close(rf_sources_t *s) {
         if (s->fds[i] >= 0) (void)close(s->fds[i]); /* read-only: nothing is lost if close reports an error */
     free(s->fds);
     free(s->src);
+    free(s->slots);
     *s = (rf_sources_t){0};
 }
 
@@ -32,21 +33,26 @@ static refit_status file_fd(rf_sources_t *s, const rf_st_file_t *f, const rf_st_
 
 refit_status rf_sources_open(const rf_ckpt_t *c, const rf_param_t *params, size_t n, rf_sources_t *out) {
     rf_sources_t s = {0};
-    size_t nf = rf_ckpt_count(c);
+    size_t nf = rf_ckpt_count(c), n_slots = 0;
+    for (size_t i = 0; i < n; i++) n_slots += (size_t)rf_param_n_sources(&params[i]);
     const rf_st_file_t **seen = calloc(nf ? nf : 1, sizeof *seen);
     s.fds = calloc(nf ? nf : 1, sizeof *s.fds);
     s.src = calloc(n ? n : 1, sizeof *s.src);
-    refit_status st = seen && s.fds && s.src ? REFIT_OK : rf_error(REFIT_ERR_NOMEM, "source table");
+    s.slots = calloc(n_slots ? n_slots : 1, sizeof *s.slots);
+    refit_status st = seen && s.fds && s.src && s.slots ? REFIT_OK : rf_error(REFIT_ERR_NOMEM, "source table");
+    rf_src_t *next = s.slots;
     for (size_t i = 0; i < n && st == REFIT_OK; i++) {
         const rf_param_t *p = &params[i];
-        for (int k = 0; k < p->n_parts && st == REFIT_OK; k++) {
+        s.src[i] = next;
+        for (int k = 0; k < rf_param_n_sources(p) && st == REFIT_OK; k++, next++) {
+            rf_part_t part;
             const rf_st_file_t *f;
             const rf_st_tensor_t *t;
             int fd = -1;
-            st = rf_ckpt_find(c, p->parts[k].src, &f, &t);
+            st = rf_param_source(p, k, &part);
+            if (st == REFIT_OK) st = rf_ckpt_find(c, part.src, &f, &t);
             if (st == REFIT_OK) st = file_fd(&s, f, seen, &fd);
-            if (st == REFIT_OK)
-                s.src[i][k] = (rf_src_t){.ptr = rf_st_data(f, t), .fd = fd, .off = rf_st_data_start(f) + t->begin};
+            if (st == REFIT_OK) *next = (rf_src_t){.ptr = rf_st_data(f, t), .fd = fd, .off = rf_st_data_start(f) + t->begin};
         }
     }
     free(seen);
@@ -76,11 +82,11 @@ static refit_status copy_run(const rf_src_t *src, uint64_t at, uint64_t bytes, b
     return REFIT_OK;
 }
 
-refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t src[RF_MAX_PARTS], int tp, int tp_rank,
-                           uint64_t elem0, uint64_t n, bool use_pread, uint8_t *dst) {
+refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t *src, int tp, int tp_rank, uint64_t elem0, uint64_t n,
+                           bool use_pread, uint8_t *dst) {
     const uint64_t cols = (uint64_t)p->cols;
     uint64_t e = elem0, end = elem0 + n;
-    /* pending run: source bytes [run_at, run_at + run_len) of part run_part */
+    /* pending run: source bytes [run_at, run_at + run_len) of slot run_part */
     int run_part = -1;
     uint64_t run_at = 0, run_len = 0;
     uint8_t *run_dst = dst;
@@ -89,7 +95,7 @@ refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t src[RF_MAX_PARTS]
         uint64_t len = cols - col < end - e ? cols - col : end - e;
         rf_row_src_t rs = rf_param_row_source(p, tp, tp_rank, (int64_t)row);
         uint64_t at = rs.part < 0 ? 0
-                                  : ((uint64_t)rs.src_row * (uint64_t)p->parts[rs.part].cols +
+                                  : ((uint64_t)rs.src_row * (uint64_t)rf_param_slot_part(p, rs.part)->cols +
                                      (uint64_t)rs.src_col + col) * 2;
         if (run_part >= 0 && (rs.part != run_part || at != run_at + run_len)) {
             RF_CHECK(copy_run(&src[run_part], run_at, run_len, use_pread, run_dst));
@@ -112,11 +118,11 @@ refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t src[RF_MAX_PARTS]
     return REFIT_OK;
 }
 
-refit_status rf_pack_bucket(const rf_plan_t *plan, const rf_param_t *params, const rf_src_t (*src)[RF_MAX_PARTS],
-                            int group, size_t k, uint64_t lo, uint64_t hi, bool use_pread, uint8_t *dst) {
+refit_status rf_pack_bucket(const rf_plan_t *plan, const rf_param_t *params, const rf_src_t *const *src, int group,
+                            size_t k, uint64_t lo, uint64_t hi, bool use_pread, uint8_t *dst) {
     rf_plan_iter_t it;
     rf_seg_t seg;
-    for (rf_plan_iter_init(plan, k, lo, hi, &it); rf_plan_iter_next(plan, &it, &seg);)
+    for (rf_plan_iter_init(plan, group, k, lo, hi, &it); rf_plan_iter_next(plan, &it, &seg);)
         RF_CHECK(rf_pack_slice(&params[seg.param], src[seg.param], plan->tp, group, seg.param_off / 2, seg.len / 2,
                                use_pread, dst + seg.bucket_off));
     return REFIT_OK;

@@ -16,10 +16,12 @@ typedef struct {
     uint64_t off;
 } rf_src_t;
 
-/* Every part of params[0, n) in an open checkpoint, with one read-only
+/* Every source slot (rf_param_source: every part, for expert params every
+ * expert's) of params[0, n) in an open checkpoint, with one read-only
  * descriptor per checkpoint file (opened once per load). */
 typedef struct {
-    rf_src_t (*src)[RF_MAX_PARTS]; /* [n] */
+    const rf_src_t **src; /* [n]: param i's slots, src[i][slot] */
+    rf_src_t *slots;      /* all of them, param after param */
     int *fds;
     size_t n_fds;
 } rf_sources_t;
@@ -31,18 +33,20 @@ refit_status rf_sources_open(const rf_ckpt_t *c, const rf_param_t *params, size_
 void rf_sources_close(rf_sources_t *s);
 
 /* Copies local bf16 elements [elem0, elem0 + n) of param `p` on tensor-
- * parallel rank `tp_rank` from its source tensors into dst; padding rows
+ * parallel rank `tp_rank` from its source slots `src` into dst (under --moe
+ * ep only that rank's experts, under tp only its intermediate slices of
+ * every expert, SPEC §3a); padding rows
  * become zeros. Runs that are contiguous in the source are copied at once.
  * use_pread: read with pread(2) from the files instead of copying from the
  * mapping — no page faults and nothing to unmap for rank 0's hot path.
  * REFIT_ERR_IO naming the file offset when a read comes up short. */
-refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t src[RF_MAX_PARTS], int tp, int tp_rank,
-                           uint64_t elem0, uint64_t n, bool use_pread, uint8_t *dst);
+refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t *src, int tp, int tp_rank, uint64_t elem0, uint64_t n,
+                           bool use_pread, uint8_t *dst);
 
 /* Packs bytes [lo, hi) (2-byte aligned: whole bf16 elements) of bucket k
  * of slice group `group`'s stream into the same bytes of the bucket at dst:
  * each segment of the plan there from its param's sources. */
-refit_status rf_pack_bucket(const rf_plan_t *plan, const rf_param_t *params, const rf_src_t (*src)[RF_MAX_PARTS],
-                            int group, size_t k, uint64_t lo, uint64_t hi, bool use_pread, uint8_t *dst);
+refit_status rf_pack_bucket(const rf_plan_t *plan, const rf_param_t *params, const rf_src_t *const *src, int group,
+                            size_t k, uint64_t lo, uint64_t hi, bool use_pread, uint8_t *dst);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "comm.h"
 #include "quant.h"
+#include "quant_moe.h"
 #include "source.h"
 
 typedef struct rf_backend rf_backend_t;
@@ -23,8 +24,9 @@ typedef struct {
     int tp;
     const rf_plan_t *plan;
     rf_comm_t *comm;
-    /* rank 0 only: where every part of every param is in the checkpoint */
-    const rf_src_t (*src)[RF_MAX_PARTS];
+    /* rank 0 only: where every source slot of every param is in the
+     * checkpoint (src[i][slot], rf_sources_t) */
+    const rf_src_t *const *src;
     /* cuda: broadcast every bucket to all ranks instead of sending each
      * group's buckets to that group only (--transfer bcast) */
     bool bcast;
@@ -54,6 +56,14 @@ typedef struct rf_backend_ops {
      * recorded and reported by collect(). */
     refit_status (*process)(rf_backend_t *b, size_t param, rf_qscheme_t s, const void *x, int64_t rows,
                             int64_t cols, void *out, void *scales);
+    /* process() for an expert param (SPEC §3a) whose slice x, m's
+     * [E_r, rows, cols] bf16, is complete: scan it and quantize every local
+     * expert on its own into out (fp8-block: the padded layout) and scales
+     * (s is an fp8 scheme; bf16 expert params go through process()). cuda:
+     * one grouped launch over all experts. A NaN/Inf is recorded as in
+     * process(), its element the flat index into x. */
+    refit_status (*process_experts)(rf_backend_t *b, size_t param, rf_qscheme_t s, const rf_q_moe_t *m,
+                                    const void *x, void *out, void *scales);
     /* Waits for every process() of this load. *bad_param = the lowest param
      * index that held a NaN/Inf (SIZE_MAX if none), *bad_elem its first bad
      * element, *bad_bits that element's bf16 bits. Resets for the next load. */
@@ -71,6 +81,14 @@ typedef struct rf_backend_ops {
      * in this backend: makes its blocked calls return (cuda: ncclCommAbort on
      * every communicator). The job ends right after. */
     void (*abort)(rf_backend_t *b);
+    /* Optional (NULL: the backend has no current device, host). Around every
+     * public call on a context: device_enter saves the calling thread's
+     * current device in *saved and makes the context's device current (the
+     * caller may have changed it since the last call); device_leave(saved)
+     * puts the caller's back. device_leave needs no state: refit_destroy
+     * calls it after the backend is gone (the table is static). */
+    refit_status (*device_enter)(rf_backend_t *b, int *saved);
+    void (*device_leave)(int saved);
 } rf_backend_ops_t;
 
 struct rf_backend {
@@ -78,6 +96,14 @@ struct rf_backend {
     void *impl;                 /* the backend's state, one per context */
     uint64_t mem_now, mem_peak; /* bytes this backend holds for the model, and the peak */
 };
+
+/* The quantization kernels' view of expert param p on tp rank `tp_rank`. */
+static inline rf_q_moe_t rf_param_moe_desc(const rf_param_t *p, int tp, int tp_rank) {
+    rf_expert_slice_t e = rf_param_experts(p, tp, tp_rank);
+    bool w13 = p->layout == RF_LAYOUT_EXPERTS_W13;
+    return (rf_q_moe_t){.kind = w13 ? RF_Q_MOE_W13 : RF_Q_MOE_W2, .experts = e.n, .expert0 = e.e0,
+                        .hidden = w13 ? p->cols : p->rows, .inter = e.inter};
+}
 
 /* The memory account of every backend: `bytes` taken, or given back. */
 static inline void rf_backend_account(rf_backend_t *b, uint64_t bytes, bool taken) {
@@ -89,8 +115,15 @@ refit_status rf_backend_host_create(rf_backend_t **out);
 #ifdef REFIT_HAVE_CUDA
 /* Whether this machine has a usable GPU. */
 bool rf_backend_cuda_available(void);
-/* Collective over comm (NCCL's set-up). */
-refit_status rf_backend_cuda_create(rf_comm_t *comm, rf_backend_t **out);
+/* Collective over comm (NCCL's set-up). device: the CUDA device to use, -1 =
+ * by local rank. Leaves that device current (refit_create restores the
+ * caller's with the two calls below). */
+refit_status rf_backend_cuda_create(rf_comm_t *comm, int device, rf_backend_t **out);
+/* The calling thread's current CUDA device (-1: none, no usable GPU) and
+ * putting it back (-1: nothing to do): for refit_create, before any context
+ * has a backend. */
+int rf_backend_cuda_device_save(void);
+void rf_backend_cuda_device_restore(int saved);
 #endif
 
 #endif

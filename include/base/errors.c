@@ -9,12 +9,6 @@
 
 static _Thread_local char err_msg[1024];
 
-#define RF_STR_(x) #x
-#define RF_STR(x) RF_STR_(x)
-const char *refit_version(void) {
-    return RF_STR(REFIT_VERSION_MAJOR) "." RF_STR(REFIT_VERSION_MINOR) "." RF_STR(REFIT_VERSION_PATCH);
-}
-
 const char *refit_status_str(refit_status st) {
     static const char *const names[REFIT_STATUS_COUNT] = {
         [REFIT_OK] = "ok",

@@ -27,11 +27,18 @@
 /* ---- presets ------------------------------------------------------------ */
 
 typedef struct {
+    int64_t experts, inter, shared_inter, sparse_step;
+    int n_mlp_only;
+    int32_t mlp_only[2];
+} moe_preset_t;
+
+typedef struct {
     const char *name, *doc, *model_type;
     rf_family_t family;
     int64_t hidden, n_heads, n_kv_heads, head_dim, intermediate, vocab, n_layers;
     bool tie;
     int n_files;
+    moe_preset_t moe; /* experts 0: dense */
 } preset_t;
 
 /* The tiny presets divide at tp 1, 2, 4 and 8 and each exercises a
@@ -39,34 +46,54 @@ typedef struct {
  * embeddings, a single file. The big ones are the real published shapes. */
 static const preset_t presets[] = {
     {"tiny", "llama, hidden 256, 8 heads / 4 kv, vocab 1000 (padded), 2 layers, 3 files (3.4 MB)",
-     "llama", RF_FAM_LLAMA, 256, 8, 4, 32, 512, 1000, 2, false, 3},
+     "llama", RF_FAM_LLAMA, 256, 8, 4, 32, 512, 1000, 2, false, 3, {0}},
     {"tiny-qwen2",
      "qwen2 with qkv bias, hidden 256, 8 heads / 2 kv (kv < tp at tp 4), vocab 1531, 2 layers, "
      "2 files (4.6 MB)",
-     "qwen2", RF_FAM_QWEN2, 256, 8, 2, 32, 768, 1531, 2, false, 2},
+     "qwen2", RF_FAM_QWEN2, 256, 8, 2, 32, 768, 1531, 2, false, 2, {0}},
     {"tiny-qwen3",
      "qwen3 with q/k norm, hidden 256, 8 heads x head_dim 64 / 4 kv, vocab 1111, tied "
      "embeddings, 2 layers, 2 files (3.7 MB)",
-     "qwen3", RF_FAM_QWEN3, 256, 8, 4, 64, 512, 1111, 2, true, 2},
+     "qwen3", RF_FAM_QWEN3, 256, 8, 4, 64, 512, 1111, 2, true, 2, {0}},
     {"tiny-mistral",
      "mistral, hidden 256, 8 heads / 8 kv, vocab 1024 (no padding), 3 layers, 1 file (5.6 MB)",
-     "mistral", RF_FAM_MISTRAL, 256, 8, 8, 32, 640, 1024, 3, false, 1},
+     "mistral", RF_FAM_MISTRAL, 256, 8, 8, 32, 640, 1024, 3, false, 1, {0}},
     {"bench-160m",
      "llama, hidden 1024, 16 heads / 8 kv, intermediate 2816, vocab 32000, 8 layers, 2 files "
      "(for benchmarks; divides at tp 1..8) (320 MB)",
-     "llama", RF_FAM_LLAMA, 1024, 16, 8, 64, 2816, 32000, 8, false, 2},
+     "llama", RF_FAM_LLAMA, 1024, 16, 8, 64, 2816, 32000, 8, false, 2, {0}},
     {"many-10k",
      "llama, hidden 64, 8 heads / 4 kv, 1111 layers: 10,002 tensors, 8 files (control-plane "
      "scaling; divides at tp 1..8) (82 MB)",
-     "llama", RF_FAM_LLAMA, 64, 8, 4, 8, 128, 1024, 1111, false, 8},
+     "llama", RF_FAM_LLAMA, 64, 8, 4, 8, 128, 1024, 1111, false, 8, {0}},
     {"llama3-8b",
      "Llama-3-8B shapes: hidden 4096, 32 heads / 8 kv, intermediate 14336, vocab 128256, "
      "32 layers, 4 files (16.06 GB)",
-     "llama", RF_FAM_LLAMA, 4096, 32, 8, 128, 14336, 128256, 32, false, 4},
+     "llama", RF_FAM_LLAMA, 4096, 32, 8, 128, 14336, 128256, 32, false, 4, {0}},
     {"qwen2-7b",
      "Qwen2-7B shapes: hidden 3584, 28 heads / 4 kv, qkv bias, intermediate 18944, vocab "
      "152064, 28 layers, 4 files (15.23 GB)",
-     "qwen2", RF_FAM_QWEN2, 3584, 28, 4, 128, 18944, 152064, 28, false, 4},
+     "qwen2", RF_FAM_QWEN2, 3584, 28, 4, 128, 18944, 152064, 28, false, 4, {0}},
+    /* MoE (SPEC §3a): the shapes of tests/ref's --preset tiny. Expert sizes
+     * are no multiple of 128 at tp 1, 2, 4 (fp8-block pads), E does not
+     * divide 4 (the ep remainder), dense layers sit between MoE ones. */
+    {"tiny-qwen3-moe",
+     "qwen3_moe, hidden 192, 4 heads x head_dim 32 / 2 kv, 3 layers (layer 1 dense via "
+     "mlp_only_layers), 6 experts of 160, vocab 300, tied, 1 file (3.1 MB)",
+     "qwen3_moe", RF_FAM_QWEN3_MOE, 192, 4, 2, 32, 256, 300, 3, true, 1, {6, 160, 0, 1, 1, {1}}},
+    {"tiny-qwen2-moe",
+     "qwen2_moe with qkv bias and shared expert 192, hidden 128, 4 heads / 2 kv, 3 layers "
+     "(decoder_sparse_step 2: layer 1 MoE), 5 experts of 96, vocab 517, 2 files (1.4 MB)",
+     "qwen2_moe", RF_FAM_QWEN2_MOE, 128, 4, 2, 32, 192, 517, 3, false, 2, {5, 96, 192, 2, 0, {0}}},
+    {"tiny-mixtral",
+     "mixtral, hidden 160, 4 heads x head_dim 40 / 1 kv, 2 layers, 4 experts of 224, vocab "
+     "1001, 3 files (2.6 MB)",
+     "mixtral", RF_FAM_MIXTRAL, 160, 4, 1, 40, 224, 1001, 2, false, 3, {4, 224, 0, 1, 0, {0}}},
+    {"qwen3-30b-a3b",
+     "Qwen3-30B-A3B shapes: hidden 2048, 32 heads x head_dim 128 / 4 kv, 48 layers of 128 "
+     "experts of 768, vocab 151936, 16 files (61.06 GB)",
+     "qwen3_moe", RF_FAM_QWEN3_MOE, 2048, 32, 4, 128, 6144, 151936, 48, false, 16,
+     {128, 768, 0, 1, 0, {0}}},
 };
 #define N_PRESETS (sizeof presets / sizeof presets[0])
 
@@ -89,8 +116,18 @@ static rf_model_config_t preset_config(const preset_t *p) {
     c.vocab = p->vocab;
     c.n_layers = p->n_layers;
     c.tie_embeddings = p->tie;
-    c.qkv_bias = p->family == RF_FAM_QWEN2;
-    c.qk_norm = p->family == RF_FAM_QWEN3;
+    c.qkv_bias = p->family == RF_FAM_QWEN2 || p->family == RF_FAM_QWEN2_MOE;
+    c.qk_norm = p->family == RF_FAM_QWEN3 || p->family == RF_FAM_QWEN3_MOE;
+    if (p->moe.experts == 0) return c;
+    c.moe = true;
+    c.n_experts = p->moe.experts;
+    snprintf(c.experts_field, sizeof c.experts_field, "%s",
+             p->family == RF_FAM_MIXTRAL ? "num_local_experts" : "num_experts");
+    c.moe_inter = p->moe.inter;
+    c.shared_inter = p->moe.shared_inter;
+    c.sparse_step = p->moe.sparse_step;
+    c.n_mlp_only = p->moe.n_mlp_only;
+    for (int i = 0; i < p->moe.n_mlp_only; i++) c.mlp_only[i] = p->moe.mlp_only[i];
     return c;
 }
 
@@ -265,7 +302,7 @@ static void fill_tensor(const char *name, uint64_t seed, uint8_t *dst, uint64_t 
 /* ---- plan: tensors and their files ------------------------------------- */
 
 typedef struct {
-    const char *name; /* points into the params array */
+    char name[RF_NAME_MAX];
     int ndim;
     uint64_t shape[2], nelem, bytes;
     int file;
@@ -287,22 +324,27 @@ static void plan_free(plan_t *p) {
 static refit_status plan_tensors(const rf_model_config_t *cfg, plan_t *out) {
     plan_t p = {0};
     size_t np = 0, cap = 0;
-    RF_CHECK(rf_model_params(cfg, 1, &p.params, &np));
-    for (size_t i = 0; i < np; i++) cap += (size_t)p.params[i].n_parts;
+    RF_CHECK(rf_model_params(cfg, 1, RF_MOE_TP, &p.params, &np));
+    for (size_t i = 0; i < np; i++) cap += (size_t)rf_param_n_sources(&p.params[i]);
     p.t = calloc(cap ? cap : 1, sizeof *p.t);
     if (!p.t) {
         free(p.params);
         return rf_error(REFIT_ERR_NOMEM, "cannot allocate %zu tensors", cap);
     }
     for (size_t i = 0; i < np; i++) {
-        for (int k = 0; k < p.params[i].n_parts; k++) {
-            const rf_part_t *pt = &p.params[i].parts[k];
+        for (int k = 0; k < rf_param_n_sources(&p.params[i]); k++) {
+            rf_part_t pt; /* expert params: one tensor per expert and part */
+            refit_status st = rf_param_source(&p.params[i], k, &pt);
+            if (st != REFIT_OK) {
+                plan_free(&p);
+                return st;
+            }
             synth_tensor_t *t = &p.t[p.n++];
-            t->name = pt->src;
-            t->ndim = pt->ndim;
-            t->shape[0] = (uint64_t)pt->rows;
-            t->shape[1] = (uint64_t)pt->cols;
-            t->nelem = (uint64_t)pt->rows * (uint64_t)pt->cols; /* checked by rf_model_params */
+            memcpy(t->name, pt.src, sizeof t->name);
+            t->ndim = pt.ndim;
+            t->shape[0] = (uint64_t)pt.rows;
+            t->shape[1] = (uint64_t)pt.cols;
+            t->nelem = (uint64_t)pt.rows * (uint64_t)pt.cols; /* checked by rf_model_params */
             t->bytes = 2 * t->nelem;
             if (!rf_add_u64(p.total, t->bytes, &p.total)) {
                 plan_free(&p);
@@ -397,6 +439,10 @@ static const char *architecture(rf_family_t f) {
     case RF_FAM_MISTRAL: return "MistralForCausalLM";
     case RF_FAM_QWEN2: return "Qwen2ForCausalLM";
     case RF_FAM_QWEN3: return "Qwen3ForCausalLM";
+    case RF_FAM_QWEN3_MOE: return "Qwen3MoeForCausalLM";
+    case RF_FAM_QWEN2_MOE: return "Qwen2MoeForCausalLM";
+    case RF_FAM_MIXTRAL: return "MixtralForCausalLM";
+    case RF_FAM_COUNT: break;
     }
     return "?";
 }
@@ -407,19 +453,53 @@ static const char *family_type(rf_family_t f) {
     case RF_FAM_MISTRAL: return "mistral";
     case RF_FAM_QWEN2: return "qwen2";
     case RF_FAM_QWEN3: return "qwen3";
+    case RF_FAM_QWEN3_MOE: return "qwen3_moe";
+    case RF_FAM_QWEN2_MOE: return "qwen2_moe";
+    case RF_FAM_MIXTRAL: return "mixtral";
+    case RF_FAM_COUNT: break;
     }
     return "?";
+}
+
+/* The SPEC §3a fields of a MoE config (""  for dense families), each line
+ * ending in ",\n" to sit before the common fields. */
+static refit_status moe_fields(const rf_model_config_t *c, char *out, size_t cap) {
+    out[0] = '\0';
+    if (!c->moe) return REFIT_OK;
+    if (c->family == RF_FAM_MIXTRAL) {
+        int n = snprintf(out, cap, "  \"num_local_experts\": %lld,\n  \"num_experts_per_tok\": %lld,\n",
+                         (long long)c->n_experts, (long long)(c->n_experts < 2 ? c->n_experts : 2));
+        return n < 0 || (size_t)n >= cap ? rf_error(REFIT_ERR_INTERNAL, "synth: MoE fields too long") : REFIT_OK;
+    }
+    char only[RF_MAX_MLP_ONLY * 12 + 4] = "";
+    size_t o = 0;
+    for (int32_t i = 0; i < c->n_mlp_only; i++)
+        o += (size_t)snprintf(only + o, sizeof only - o, "%s%d", i ? ", " : "", (int)c->mlp_only[i]);
+    char shared[80] = "";
+    if (c->family == RF_FAM_QWEN2_MOE)
+        snprintf(shared, sizeof shared, "  \"shared_expert_intermediate_size\": %lld,\n",
+                 (long long)c->shared_inter);
+    int n = snprintf(out, cap,
+                     "  \"num_experts\": %lld,\n  \"moe_intermediate_size\": %lld,\n%s"
+                     "  \"decoder_sparse_step\": %lld,\n  \"mlp_only_layers\": [%s],\n"
+                     "  \"num_experts_per_tok\": %lld,\n  \"norm_topk_prob\": %s,\n",
+                     (long long)c->n_experts, (long long)c->moe_inter, shared, (long long)c->sparse_step,
+                     only, (long long)(c->n_experts < 8 ? c->n_experts : 8),
+                     c->family == RF_FAM_QWEN3_MOE ? "true" : "false");
+    return n < 0 || (size_t)n >= cap ? rf_error(REFIT_ERR_INTERNAL, "synth: MoE fields too long") : REFIT_OK;
 }
 
 /* config.json as transformers writes it, reduced to what matters plus the
  * usual rope/norm fields so other tools accept the directory too. */
 static refit_status write_config(const char *dir, const rf_model_config_t *c) {
-    char text[2048];
-    bool qwen = c->family == RF_FAM_QWEN2 || c->family == RF_FAM_QWEN3;
+    char text[2048 + RF_MAX_MLP_ONLY * 12], moe[RF_MAX_MLP_ONLY * 12 + 512];
+    bool qwen = c->family != RF_FAM_LLAMA && c->family != RF_FAM_MISTRAL && c->family != RF_FAM_MIXTRAL;
+    RF_CHECK(moe_fields(c, moe, sizeof moe));
     int n = snprintf(text, sizeof text,
                      "{\n"
                      "  \"architectures\": [\"%s\"],\n"
                      "  \"model_type\": \"%s\",\n"
+                     "%s"
                      "  \"hidden_size\": %lld,\n"
                      "  \"num_attention_heads\": %lld,\n"
                      "  \"num_key_value_heads\": %lld,\n"
@@ -434,7 +514,7 @@ static refit_status write_config(const char *dir, const rf_model_config_t *c) {
                      "  \"rope_theta\": %s,\n"
                      "  \"torch_dtype\": \"bfloat16\"\n"
                      "}\n",
-                     architecture(c->family), family_type(c->family), (long long)c->hidden,
+                     architecture(c->family), family_type(c->family), moe, (long long)c->hidden,
                      (long long)c->n_heads, (long long)c->n_kv_heads, (long long)c->head_dim,
                      (long long)c->intermediate, (long long)c->vocab, (long long)c->n_layers,
                      c->tie_embeddings ? "true" : "false", qwen ? 32768 : 8192,
@@ -517,7 +597,13 @@ out:
 
 /* Only the flag combinations config.json can express round-trip. */
 static refit_status check_family(const rf_model_config_t *c) {
-    if (c->qkv_bias != (c->family == RF_FAM_QWEN2) || c->qk_norm != (c->family == RF_FAM_QWEN3))
+    bool bias = c->family == RF_FAM_QWEN2 || c->family == RF_FAM_QWEN2_MOE;
+    bool norm = c->family == RF_FAM_QWEN3 || c->family == RF_FAM_QWEN3_MOE;
+    bool moe = c->family == RF_FAM_QWEN3_MOE || c->family == RF_FAM_QWEN2_MOE || c->family == RF_FAM_MIXTRAL;
+    if (c->moe != moe)
+        return rf_error(REFIT_ERR_INVALID_ARG, "synth: the moe flag must match the family (%s has moe %d)",
+                        family_type(c->family), c->moe);
+    if (c->qkv_bias != bias || c->qk_norm != norm)
         return rf_error(REFIT_ERR_INVALID_ARG,
                         "qkv_bias/qk_norm must match the family (%s has qkv_bias %d, "
                         "qk_norm %d)",

@@ -18,7 +18,10 @@
 /* ---- presets ----------------------------------------------------------
  * tiny, tiny-qwen2, tiny-qwen3, tiny-mistral (CI-sized, divide at tp 1..8),
  * bench-160m (320 MB, benchmarks), many-10k (10,002 tensors, control-plane
- * scaling), llama3-8b, qwen2-7b (real shapes, ~16 GB). */
+ * scaling), llama3-8b, qwen2-7b (real shapes, ~16 GB); MoE (SPEC §3a):
+ * tiny-qwen3-moe, tiny-qwen2-moe, tiny-mixtral (tests/ref's --preset tiny
+ * shapes: fp8-block padding, the ep remainder, dense layers between MoE
+ * ones) and qwen3-30b-a3b (the real shape, 61 GB). */
 size_t rf_synth_preset_count(void);
 const char *rf_synth_preset_name(size_t i); /* NULL when i >= count */
 const char *rf_synth_preset_doc(size_t i);  /* one line; NULL when i >= count */
@@ -42,7 +45,8 @@ typedef struct {
 /* Called on the writing thread after each tensor and after each file. */
 typedef void (*rf_synth_progress_fn)(void *user, const rf_synth_progress_t *p);
 
-/* Checkpoint tensors of `cfg` (the parts of rf_model_params(cfg, 1)) with
+/* Checkpoint tensors of `cfg` (the sources of rf_model_params(cfg, 1), one per
+ * expert for expert params) with
  * their total byte size; useful to print what rf_synth_write will make. */
 refit_status rf_synth_total_bytes(const rf_model_config_t *cfg, uint64_t *bytes,
                                   size_t *n_tensors);

@@ -28,6 +28,13 @@ expect "synth tiny-qwen2" 0 "written" "$REFIT" synth --out "$WORK/q2" --preset t
 expect "plan tp 2" 0 "tp rank 1 .*" "$REFIT" plan --checkpoint "$WORK/tiny" --tp 2
 expect "plan shows kv replicas" 0 "k_proj\\[0," "$REFIT" plan --checkpoint "$WORK/q2" --tp 4
 expect "plan indivisible tp" 1 "not divisible by tp 3" "$REFIT" plan --checkpoint "$WORK/tiny" --tp 3
+expect "synth tiny-qwen3-moe" 0 "written" "$REFIT" synth --out "$WORK/q3m" --preset tiny-qwen3-moe
+expect "plan --moe ep: experts per rank" 0 "experts \\[4,5\\) of 6: gate_proj,up_proj rows \\[0,160\\)" \
+  "$REFIT" plan --checkpoint "$WORK/q3m" --tp 4 --moe ep --quant fp8-block
+expect "plan --moe tp: intermediate slices" 0 "experts \\[0,6\\) of 6: down_proj columns \\[120,160\\)" \
+  "$REFIT" plan --checkpoint "$WORK/q3m" --tp 4 --moe tp
+expect "plan --moe bad" 2 "--moe: 'xp' is not one of tp, ep" "$REFIT" plan --checkpoint "$WORK/q3m" --moe xp
+expect "plan E < tp" 1 "num_experts 6 is less than tp 8" "$REFIT" plan --checkpoint "$WORK/q3m" --tp 8 --moe ep
 expect "inspect dir" 0 "llama checkpoint" "$REFIT" inspect "$WORK/tiny"
 expect "inspect file" 0 "BF16" "$REFIT" inspect "$WORK/tiny/model-00001-of-00003.safetensors"
 expect "inspect missing" 1 "No such file" "$REFIT" inspect "$WORK/none.safetensors"
@@ -43,7 +50,7 @@ ph=r['loads'][1]['ranks'][0]['phases']
 assert set(ph)=={'open','snapshot','restore','transfer','quantize','commit'}, ph
 assert ph['transfer']['bytes']>0 and ph['quantize']['ms']>=0
 print('ok')"
-expect "inspect snapshot" 0 "snapshot v1: llama, tp 1, scheme fp8-block" "$REFIT" inspect "$WORK/d1/snapshot.refit"
+expect "inspect snapshot" 0 "snapshot v2: llama, tp 1, scheme fp8-block" "$REFIT" inspect "$WORK/d1/snapshot.refit"
 expect "inspect dump" 0 "F8_E4M3" "$REFIT" inspect "$WORK/d1/rank-00000-of-00001.safetensors"
 expect "reloads K" 0 "generation 3 committed" \
   mpirun_np 2 "$REFIT" run --checkpoint "$WORK/tiny" --reloads 3 --commit inplace

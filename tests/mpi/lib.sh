@@ -32,9 +32,19 @@ model_args() { # NAME
     qwen2)   echo "--family qwen2 --hidden 128 --heads 8 --kv 2 --inter 384 --vocab 517 --layers 2 --files 2" ;;
     qwen3)   echo "--family qwen3 --hidden 128 --heads 8 --kv 4 --head-dim 32 --inter 256 --vocab 300 --layers 2 --tied --tied-lm-head --files 1" ;;
     mistral) echo "--family mistral --hidden 320 --heads 4 --kv 4 --inter 768 --vocab 32001 --layers 1 --files 2" ;;
+    # MoE (SPEC §3a): tests/ref's tiny shapes: expert sizes that fp8-block
+    # pads at tp 1, 2 and 4, E not divisible by 4 (the ep remainder), dense
+    # layers between MoE ones, a shared expert, several files.
+    qwen3_moe|qwen2_moe|mixtral) echo "--family $1 --preset tiny" ;;
   esac
 }
-MODELS=${MODELS:-"llama qwen2 qwen3 mistral"}
+MODELS=${MODELS:-"llama qwen2 qwen3 mistral qwen3_moe qwen2_moe mixtral"}
+MOE_MODES=${MOE_MODES:-"tp ep"}
+
+is_moe() { case $1 in qwen3_moe|qwen2_moe|mixtral) return 0 ;; esac; return 1; }
+
+# --moe modes a model is run in: both for MoE models, the default for dense ones.
+moe_modes() { if is_moe "$1"; then echo "$MOE_MODES"; else echo "-"; fi; }
 
 make_model() { # NAME SEED OUTDIR [extra make_ckpt args]
   local name=$1 seed=$2 out=$3; shift 3

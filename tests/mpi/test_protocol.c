@@ -91,12 +91,14 @@ static void test_shadow(const char *root, int world) {
     unsigned long crc0 = live_crc(ctx);
     const void *addr0 = ctx->ps[0].live;
 
-    /* a different model: rank 0's R0 check fails, nobody commits */
+    /* a different model: rank 0's R0 check (its config first) fails, nobody commits */
     quantize_calls = 0;
     refit_status st = refit_load(ctx, other);
     CHECK(st != REFIT_OK, "loading a different model succeeded");
-    CHECK(st == (rank == 0 ? REFIT_ERR_UNSUPPORTED : REFIT_ERR_REMOTE), "status %s", refit_status_str(st));
-    CHECK(strstr(refit_last_error(ctx), "rank 0: ") && strstr(refit_last_error(ctx), "unknown tensor model.layers.2."),
+    CHECK(st == (rank == 0 ? REFIT_ERR_MISMATCH : REFIT_ERR_REMOTE), "status %s", refit_status_str(st));
+    CHECK(strstr(refit_last_error(ctx), "rank 0: ") &&
+              strstr(refit_last_error(ctx), "/config.json: describes a different model than the snapshot (llama, 3 "
+                                            "layers, hidden 256 vs snapshot llama, 2 layers"),
           "error text: %s", refit_last_error(ctx));
     CHECK(refit_generation(ctx) == 0 && live_crc(ctx) == crc0, "failed reload changed the live weights");
     CHECK(quantize_calls == 0, "failed R0 still quantized %d params", quantize_calls);

@@ -94,7 +94,8 @@ static void test_invalid(void) {
     BAD("{\"model_type\":7," LLAMA_FIELDS "}", REFIT_ERR_FORMAT,
         "ckpt/config.json: field model_type must be a string");
     BAD("{\"model_type\":\"gpt2\"," LLAMA_FIELDS "}", REFIT_ERR_UNSUPPORTED,
-        "ckpt/config.json: model_type 'gpt2' is not supported (llama, mistral, qwen2, qwen3)");
+        "ckpt/config.json: model_type 'gpt2' is not supported (llama, mistral, qwen2, qwen3, "
+        "qwen3_moe, qwen2_moe, mixtral)");
     BAD("{\"model_type\":\"Llama\"," LLAMA_FIELDS "}", REFIT_ERR_UNSUPPORTED, "model_type 'Llama'");
 
     BAD("{\"model_type\":\"llama\",\"hidden_size\":4096,\"intermediate_size\":11008,"
@@ -145,6 +146,75 @@ static void test_invalid(void) {
         "field tie_word_embeddings must be true or false");
 }
 
+/* SPEC §3a: the MoE families' fields, defaults and which layers hold experts. */
+#define QWEN_MOE_FIELDS                                                                     \
+    "\"hidden_size\":2048,\"num_attention_heads\":32,\"num_key_value_heads\":4,"             \
+    "\"head_dim\":128,\"intermediate_size\":6144,\"vocab_size\":151936,"                    \
+    "\"num_hidden_layers\":6,\"moe_intermediate_size\":768,\"num_experts_per_tok\":8,"       \
+    "\"norm_topk_prob\":true"
+
+static void test_moe(void) {
+    rf_model_config_t c;
+    /* qwen3_moe: num_experts, every layer MoE by default, q/k norm. */
+    CHECK(parse("{\"model_type\":\"qwen3_moe\"," QWEN_MOE_FIELDS ",\"num_experts\":128}", &c) == REFIT_OK,
+          "%s", rf_err_msg());
+    CHECK(c.family == RF_FAM_QWEN3_MOE && c.moe && c.qk_norm && !c.qkv_bias && c.n_experts == 128 &&
+          c.moe_inter == 768 && c.sparse_step == 1 && c.n_mlp_only == 0 && !strcmp(c.experts_field, "num_experts"));
+    for (int l = 0; l < 6; l++) CHECK(rf_cfg_layer_is_moe(&c, l), "layer %d", l);
+    CHECK(!rf_cfg_layer_is_moe(&c, 6) && !rf_cfg_layer_is_moe(&c, -1));
+
+    /* num_local_experts when num_experts is absent (or null); mlp_only_layers
+     * outside [0, layers) ignored, duplicates folded; decoder_sparse_step. */
+    CHECK(parse("{\"model_type\":\"qwen3_moe\"," QWEN_MOE_FIELDS ",\"num_experts\":null,"
+                "\"num_local_experts\":6,\"mlp_only_layers\":[4,1,9,-2,1],\"decoder_sparse_step\":2}",
+                &c) == REFIT_OK, "%s", rf_err_msg());
+    CHECK(c.n_experts == 6 && !strcmp(c.experts_field, "num_local_experts") && c.n_mlp_only == 2 &&
+          c.mlp_only[0] == 1 && c.mlp_only[1] == 4 && c.sparse_step == 2);
+    /* (l+1) % 2 == 0 and l not in {1, 4}: only layers 3 and 5 */
+    for (int l = 0; l < 6; l++) CHECK(rf_cfg_layer_is_moe(&c, l) == (l == 3 || l == 5), "layer %d", l);
+
+    /* E = 0 parses (the layout rejects it: E < tp); no layer is MoE. */
+    CHECK(parse("{\"model_type\":\"qwen3_moe\"," QWEN_MOE_FIELDS ",\"num_experts\":0}", &c) == REFIT_OK);
+    CHECK(c.moe && c.n_experts == 0 && !rf_cfg_layer_is_moe(&c, 0));
+
+    /* qwen2_moe: qkv bias, shared expert size. */
+    CHECK(parse("{\"model_type\":\"qwen2_moe\"," QWEN_MOE_FIELDS ",\"num_experts\":60,"
+                "\"shared_expert_intermediate_size\":5632}", &c) == REFIT_OK, "%s", rf_err_msg());
+    CHECK(c.family == RF_FAM_QWEN2_MOE && c.qkv_bias && !c.qk_norm && c.shared_inter == 5632 && c.n_experts == 60);
+
+    /* mixtral: num_local_experts first, the expert size is intermediate_size,
+     * every layer MoE (mlp_only_layers means nothing to it). */
+    CHECK(parse("{\"model_type\":\"mixtral\"," LLAMA_FIELDS ",\"num_key_value_heads\":8,"
+                "\"num_local_experts\":8,\"num_experts\":3,\"mlp_only_layers\":[0]}", &c) == REFIT_OK,
+          "%s", rf_err_msg());
+    CHECK(c.family == RF_FAM_MIXTRAL && c.moe && c.n_experts == 8 && !strcmp(c.experts_field, "num_local_experts") &&
+          c.moe_inter == 11008 && !c.qkv_bias && !c.qk_norm);
+    CHECK(rf_cfg_layer_is_moe(&c, 0) && rf_cfg_layer_is_moe(&c, 31));
+    CHECK(parse("{\"model_type\":\"mixtral\"," LLAMA_FIELDS ",\"num_experts\":4}", &c) == REFIT_OK &&
+          c.n_experts == 4 && !strcmp(c.experts_field, "num_experts"));
+
+    /* Dense families carry no MoE state. */
+    CHECK(parse("{\"model_type\":\"llama\"," LLAMA_FIELDS ",\"num_experts\":8}", &c) == REFIT_OK &&
+          !c.moe && c.n_experts == 0 && !rf_cfg_layer_is_moe(&c, 0));
+
+    BAD("{\"model_type\":\"qwen3_moe\"," QWEN_MOE_FIELDS "}", REFIT_ERR_FORMAT,
+        "ckpt/config.json: field num_local_experts missing");
+    BAD("{\"model_type\":\"mixtral\"," LLAMA_FIELDS "}", REFIT_ERR_FORMAT,
+        "ckpt/config.json: field num_experts missing");
+    BAD("{\"model_type\":\"qwen3_moe\"," QWEN_MOE_FIELDS ",\"num_experts\":-1}", REFIT_ERR_FORMAT,
+        "field num_experts must be a non-negative integer");
+    BAD("{\"model_type\":\"qwen3_moe\"," LLAMA_FIELDS ",\"num_experts\":8}", REFIT_ERR_FORMAT,
+        "ckpt/config.json: field moe_intermediate_size missing");
+    BAD("{\"model_type\":\"qwen2_moe\"," QWEN_MOE_FIELDS ",\"num_experts\":8}", REFIT_ERR_FORMAT,
+        "ckpt/config.json: field shared_expert_intermediate_size missing");
+    BAD("{\"model_type\":\"qwen3_moe\"," QWEN_MOE_FIELDS ",\"num_experts\":8,\"mlp_only_layers\":3}",
+        REFIT_ERR_FORMAT, "ckpt/config.json: field mlp_only_layers must be a list of integers");
+    BAD("{\"model_type\":\"qwen3_moe\"," QWEN_MOE_FIELDS ",\"num_experts\":8,\"mlp_only_layers\":[0,\"1\"]}",
+        REFIT_ERR_FORMAT, "ckpt/config.json: field mlp_only_layers[1] must be an integer");
+    BAD("{\"model_type\":\"qwen3_moe\"," QWEN_MOE_FIELDS ",\"num_experts\":8,\"decoder_sparse_step\":0}",
+        REFIT_ERR_FORMAT, "ckpt/config.json: field decoder_sparse_step must be a positive integer");
+}
+
 static void test_load(void) {
     char dir[] = "/tmp/rf_test_cfg_XXXXXX";
     if (!mkdtemp(dir)) {
@@ -186,6 +256,7 @@ static void test_load(void) {
 int main(void) {
     test_valid();
     test_invalid();
+    test_moe();
     test_load();
     if (failures) {
         fprintf(stderr, "test_config: %d failure(s)\n", failures);

@@ -217,6 +217,11 @@ static void brute_local(const rf_model_config_t *c, const expect_t *x, int tp, i
         add_range(&full[1], 1, c->intermediate);
         for (int i = 0; i < 2; i++) add_chunk(out, &full[i], tp, r);
         break;
+    case RF_LAYOUT_EXPERTS_W13:
+    case RF_LAYOUT_EXPERTS_W2:
+    case RF_LAYOUT_COUNT: /* dense configs only here; experts: test_moe_layout.c */
+        CHECK(0, "%s: no dense layout %s", x->name, rf_layout_name(s->layout));
+        break;
     }
     for (int i = 0; i < 3; i++) free(full[i].v);
 }
@@ -338,7 +343,7 @@ static void check_model(const char *label, const rf_model_config_t *c, int tp) {
     rf_param_t *ps = NULL;
     size_t n = 0, ne = 0;
     rf_err_clear();
-    refit_status st = rf_model_params(c, tp, &ps, &n);
+    refit_status st = rf_model_params(c, tp, RF_MOE_TP, &ps, &n);
     CHECK(st == REFIT_OK, "%s tp %d: %s (%s)", label, tp, refit_status_str(st), rf_err_msg());
     if (st != REFIT_OK) return;
     expect_t *e = expected_params(c, &ne);
@@ -360,7 +365,7 @@ static void check_spec_examples(void) {
     rf_model_config_t c = mk("llama", RF_FAM_LLAMA, 4096, 32, 8, 128, 11008, 32001, 1, false);
     rf_param_t *ps;
     size_t n;
-    CHECK(rf_model_params(&c, 16, &ps, &n) == REFIT_OK, "spec tp16: %s", rf_err_msg());
+    CHECK(rf_model_params(&c, 16, RF_MOE_TP, &ps, &n) == REFIT_OK, "spec tp16: %s", rf_err_msg());
     const rf_param_t *qkv = find(ps, n, "model.layers.0.self_attn.qkv_proj.weight");
     CHECK(qkv && qkv->rows == 512 && qkv->cols == 4096, "qkv local shape");
     CHECK(qkv && qkv->part_rows[0] == 256 && qkv->part_rows[1] == 128 && qkv->part_rows[2] == 128,
@@ -376,7 +381,7 @@ static void check_spec_examples(void) {
     }
     free(ps);
 
-    CHECK(rf_model_params(&c, 2, &ps, &n) == REFIT_OK, "spec tp2: %s", rf_err_msg());
+    CHECK(rf_model_params(&c, 2, RF_MOE_TP, &ps, &n) == REFIT_OK, "spec tp2: %s", rf_err_msg());
     const rf_param_t *emb = find(ps, n, "model.embed_tokens.weight");
     CHECK(emb && emb->rows == 16032 && emb->rows * 2 == 32064, "vocab 32001 pads to 32064");
     int64_t real = 0, zero = 0;
@@ -401,7 +406,7 @@ static void expect_error(const rf_model_config_t *c, int tp, refit_status code, 
     rf_param_t *ps = (rf_param_t *)&ps; /* sentinel: must stay untouched */
     size_t n = 12345;
     rf_err_clear();
-    refit_status st = rf_model_params(c, tp, &ps, &n);
+    refit_status st = rf_model_params(c, tp, RF_MOE_TP, &ps, &n);
     CHECK(st == code, "tp %d: status %s, want %s", tp, refit_status_str(st),
           refit_status_str(code));
     CHECK(strstr(rf_err_msg(), msg) != NULL, "message '%s' lacks '%s'", rf_err_msg(), msg);
@@ -446,7 +451,7 @@ static void check_errors(void) {
     /* The same config is fine at a tp that divides. */
     rf_param_t *ps;
     size_t n;
-    CHECK(rf_model_params(&c, 4, &ps, &n) == REFIT_OK, "valid config rejected: %s", rf_err_msg());
+    CHECK(rf_model_params(&c, 4, RF_MOE_TP, &ps, &n) == REFIT_OK, "valid config rejected: %s", rf_err_msg());
     free(ps);
 }
 
@@ -471,7 +476,7 @@ static void check_misc(void) {
     /* Out-of-range queries answer "no source", never a wild index. */
     rf_param_t *ps;
     size_t n;
-    CHECK(rf_model_params(&untied, 2, &ps, &n) == REFIT_OK, "%s", rf_err_msg());
+    CHECK(rf_model_params(&untied, 2, RF_MOE_TP, &ps, &n) == REFIT_OK, "%s", rf_err_msg());
     CHECK(rf_param_row_source(&ps[1], 2, 2, 0).part == -1, "rank out of range");
     CHECK(rf_param_row_source(&ps[1], 2, 0, ps[1].rows).part == -1, "row out of range");
     CHECK(rf_param_row_source(&ps[1], 2, 0, -1).part == -1, "negative row");

@@ -100,6 +100,16 @@ static void check_presets(void) {
     CHECK(bytes == UINT64_C(15231233024) && tensors == 28 * 12 + 3,
           "qwen2-7b: %" PRIu64 " bytes, %zu tensors", bytes, tensors);
 
+    /* Qwen3-30B-A3B: 48 layers x (attention 4 + q/k norm 2 + router + 128 x 3
+     * experts + 2 norms) + embed, norm, lm_head. */
+    CHECK(rf_synth_preset("qwen3-30b-a3b", &c, &files) == REFIT_OK, "qwen3-30b-a3b");
+    CHECK(c.moe && c.n_experts == 128 && c.moe_inter == 768 && c.hidden == 2048 && c.n_layers == 48 &&
+              c.n_heads == 32 && c.n_kv_heads == 4 && c.head_dim == 128 && c.vocab == 151936 && c.qk_norm,
+          "qwen3-30b-a3b shape");
+    CHECK(rf_synth_total_bytes(&c, &bytes, &tensors) == REFIT_OK, "%s", rf_err_msg());
+    CHECK(bytes == UINT64_C(61064245248) && tensors == 48 * 393 + 3,
+          "qwen3-30b-a3b: %" PRIu64 " bytes, %zu tensors", bytes, tensors);
+
     /* Tiny presets must lay out at tp 1, 2, 4 and 8. */
     for (size_t i = 0; i < 4; i++) {
         CHECK(rf_synth_preset(want[i], &c, NULL) == REFIT_OK, "%s", want[i]);
@@ -107,7 +117,7 @@ static void check_presets(void) {
             rf_param_t *ps;
             size_t np;
             rf_err_clear();
-            refit_status st = rf_model_params(&c, tp, &ps, &np);
+            refit_status st = rf_model_params(&c, tp, RF_MOE_TP, &ps, &np);
             CHECK(st == REFIT_OK, "%s tp %d: %s", want[i], tp, rf_err_msg());
             if (st == REFIT_OK) free(ps);
         }
@@ -167,6 +177,13 @@ static void check_config(const char *preset, const rf_model_config_t *got,
               got->n_layers == want->n_layers && got->tie_embeddings == want->tie_embeddings &&
               got->qkv_bias == want->qkv_bias && got->qk_norm == want->qk_norm,
           "%s: config.json does not round-trip", preset);
+    bool moe_ok = got->moe == want->moe && got->n_experts == want->n_experts &&
+                  got->moe_inter == want->moe_inter && got->shared_inter == want->shared_inter &&
+                  got->sparse_step == want->sparse_step && got->n_mlp_only == want->n_mlp_only;
+    for (int32_t i = 0; moe_ok && i < want->n_mlp_only; i++) moe_ok = got->mlp_only[i] == want->mlp_only[i];
+    for (int64_t l = 0; l < want->n_layers; l++)
+        moe_ok = moe_ok && rf_cfg_layer_is_moe(got, l) == rf_cfg_layer_is_moe(want, l);
+    CHECK(moe_ok, "%s: MoE fields of config.json do not round-trip", preset);
 }
 
 /* Every expected tensor present with shape, dtype and values; nothing else. */
@@ -174,10 +191,12 @@ static void check_tensors(const char *preset, const rf_ckpt_t *ck, const rf_mode
                           uint64_t seed) {
     rf_param_t *ps;
     size_t np, expected = 0;
-    CHECK(rf_model_params(c, 1, &ps, &np) == REFIT_OK, "%s", rf_err_msg());
+    CHECK(rf_model_params(c, 1, RF_MOE_TP, &ps, &np) == REFIT_OK, "%s", rf_err_msg());
     for (size_t i = 0; i < np; i++) {
-        for (int k = 0; k < ps[i].n_parts; k++) {
-            const rf_part_t *pt = &ps[i].parts[k];
+        for (int k = 0; k < rf_param_n_sources(&ps[i]); k++) {
+            rf_part_t part; /* expert params: one tensor per expert and part */
+            CHECK(rf_param_source(&ps[i], k, &part) == REFIT_OK, "%s", rf_err_msg());
+            const rf_part_t *pt = &part;
             const rf_st_file_t *f;
             const rf_st_tensor_t *t;
             expected++;
@@ -398,7 +417,8 @@ int main(void) {
     }
     check_presets();
     check_values();
-    static const char *const tiny[] = {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-mistral"};
+    static const char *const tiny[] = {"tiny", "tiny-qwen2", "tiny-qwen3", "tiny-mistral",
+                                       "tiny-qwen3-moe", "tiny-qwen2-moe", "tiny-mixtral"};
     for (size_t i = 0; i < sizeof tiny / sizeof tiny[0]; i++) check_preset_roundtrip(tiny[i]);
     check_determinism();
     check_threaded_fill();

@@ -11,6 +11,7 @@
 #include "backend_cuda.h"
 #include "cuda_device.h"
 #include "quant_cuda.h"
+#include "quant_moe_cuda.h"
 
 bool rf_backend_cuda_available(void) { return rf_dev_count() > 0; }
 
@@ -98,12 +99,32 @@ static refit_status cu_to_host(rf_backend_t *b, void *host_dst, const void *src,
     return REFIT_OK;
 }
 
-/* Workspaces and timing events for n params (grown once, on the first load). */
-static refit_status ensure_ws(rf_cuda_t *c, size_t n) {
+/* Workspace bytes of param p on this rank: an expert param's grouped
+ * kernels need the most over the schemes (the scheme is the context's, not
+ * known here), any other param the dense kernels' fixed size. */
+static uint64_t ws_bytes(const rf_xfer_t *x, const rf_param_t *p) {
+    if (!rf_param_is_expert(p)) return RF_QCU_WORKSPACE_BYTES;
+    rf_q_moe_t m = rf_param_moe_desc(p, x->tp, rf_comm_tp_rank(x->comm));
+    uint64_t most = RF_QCU_WORKSPACE_BYTES;
+    for (int s = 0; s < RF_Q_COUNT; s++) {
+        uint64_t w = rf_qcu_moe_workspace_bytes((rf_qscheme_t)s, &m);
+        if (w > most) most = w;
+    }
+    return most;
+}
+
+/* Workspaces and timing events for the params of x (made once, on the
+ * first load: the params never change). */
+static refit_status ensure_ws(rf_cuda_t *c, const rf_xfer_t *x) {
+    size_t n = x->n_params;
     if (c->ws_params >= n) return REFIT_OK;
     if (c->d_ws) return rf_error(REFIT_ERR_INTERNAL, "param count grew from %zu to %zu", c->ws_params, n);
-    CUDA_CHECK(cudaMalloc(&c->d_ws, n * RF_QCU_WORKSPACE_BYTES), "workspace");
-    c->h_ws = malloc(n * RF_QCU_WORKSPACE_BYTES);
+    c->ws_off = malloc((n + 1) * sizeof *c->ws_off);
+    if (!c->ws_off) return rf_error(REFIT_ERR_NOMEM, "workspace table");
+    c->ws_off[0] = 0;
+    for (size_t i = 0; i < n; i++) c->ws_off[i + 1] = c->ws_off[i] + ws_bytes(x, &x->params[i]);
+    CUDA_CHECK(cudaMalloc(&c->d_ws, c->ws_off[n]), "workspace");
+    c->h_ws = malloc(c->ws_off[n]);
     c->ev_q = calloc(2 * n, sizeof *c->ev_q);
     c->q_used = calloc(n, sizeof *c->q_used);
     if (!c->h_ws || !c->ev_q || !c->q_used) return rf_error(REFIT_ERR_NOMEM, "workspace table");
@@ -112,14 +133,36 @@ static refit_status ensure_ws(rf_cuda_t *c, size_t n) {
     return REFIT_OK;
 }
 
+/* Param `param`'s workspace; NULL (an internal error) when it has none. */
+static void *param_ws(rf_cuda_t *c, size_t param, size_t *bytes) {
+    if (param >= c->ws_params) return NULL;
+    *bytes = (size_t)(c->ws_off[param + 1] - c->ws_off[param]);
+    return (uint8_t *)c->d_ws + c->ws_off[param];
+}
+
 static refit_status cu_process(rf_backend_t *b, size_t param, rf_qscheme_t s, const void *x, int64_t rows,
                                int64_t cols, void *out, void *scales) {
     rf_cuda_t *c = state(b);
-    if (param >= c->ws_params) return rf_error(REFIT_ERR_INTERNAL, "param %zu has no workspace", param);
-    void *ws = (uint8_t *)c->d_ws + param * RF_QCU_WORKSPACE_BYTES;
+    size_t wsb = 0;
+    void *ws = param_ws(c, param, &wsb);
+    if (!ws) return rf_error(REFIT_ERR_INTERNAL, "param %zu has no workspace", param);
     CUDA_CHECK(cudaEventRecord(c->ev_q[2 * param], c->s_comp), "event");
     if (s == RF_Q_NONE) RF_CHECK(rf_qcu_scan(x, rows * cols, ws, c->s_comp));
     else RF_CHECK(rf_qcu_quantize(s, x, rows, cols, out, scales, ws, RF_QCU_WORKSPACE_BYTES, c->s_comp));
+    CUDA_CHECK(cudaEventRecord(c->ev_q[2 * param + 1], c->s_comp), "event");
+    c->q_used[param] = true;
+    return REFIT_OK;
+}
+
+/* All local experts of the param in one grouped launch (SPEC §3a). */
+static refit_status cu_process_experts(rf_backend_t *b, size_t param, rf_qscheme_t s, const rf_q_moe_t *m,
+                                       const void *x, void *out, void *scales) {
+    rf_cuda_t *c = state(b);
+    size_t wsb = 0;
+    void *ws = param_ws(c, param, &wsb);
+    if (!ws) return rf_error(REFIT_ERR_INTERNAL, "param %zu has no workspace", param);
+    CUDA_CHECK(cudaEventRecord(c->ev_q[2 * param], c->s_comp), "event");
+    RF_CHECK(rf_qcu_moe_quantize(s, m, x, out, scales, ws, wsb, c->s_comp));
     CUDA_CHECK(cudaEventRecord(c->ev_q[2 * param + 1], c->s_comp), "event");
     c->q_used[param] = true;
     return REFIT_OK;
@@ -130,12 +173,12 @@ static refit_status cu_collect(rf_backend_t *b, size_t *bad_param, int64_t *bad_
     *bad_param = SIZE_MAX;
     CUDA_CHECK(cudaStreamSynchronize(c->s_comp), "waiting for quantization");
     if (!c->ws_params) return REFIT_OK;
-    CUDA_CHECK(cudaMemcpy(c->h_ws, c->d_ws, c->ws_params * RF_QCU_WORKSPACE_BYTES, cudaMemcpyDeviceToHost),
+    CUDA_CHECK(cudaMemcpy(c->h_ws, c->d_ws, c->ws_off[c->ws_params], cudaMemcpyDeviceToHost),
                   "reading NaN/Inf flags");
     for (size_t i = 0; i < c->ws_params; i++) {
         if (!c->q_used[i]) continue;
         bool is_inf = false;
-        int64_t bad = rf_qcu_ws_first_bad(c->h_ws + i * RF_QCU_WORKSPACE_BYTES, &is_inf);
+        int64_t bad = rf_qcu_ws_first_bad(c->h_ws + c->ws_off[i], &is_inf);
         if (bad >= 0) {
             *bad_param = i;
             *bad_elem = bad;
@@ -160,7 +203,7 @@ static double cu_quant_seconds(rf_backend_t *b) {
 }
 
 static refit_status cu_transfer(rf_backend_t *b, const rf_xfer_t *x, uint64_t *bytes_moved) {
-    RF_CHECK(ensure_ws(state(b), x->n_params));
+    RF_CHECK(ensure_ws(state(b), x));
     return rf_xfer_cuda_run(b, x, bytes_moved);
 }
 
@@ -184,6 +227,7 @@ static void cu_destroy(rf_backend_t *b) {
             if (c->ev_q[i] && cudaEventDestroy(c->ev_q[i]) != cudaSuccess) (void)cudaGetLastError();
         if (c->d_ws && cudaFree(c->d_ws) != cudaSuccess) (void)cudaGetLastError();
         free(c->h_ws);
+        free(c->ws_off);
         free(c->ev_q);
         free(c->q_used);
         cudaStream_t streams[] = {c->s_h2d, c->s_nccl, c->s_comp};
@@ -195,15 +239,19 @@ static void cu_destroy(rf_backend_t *b) {
     free(b);
 }
 
-/* GPU by local rank (comm/node_place.h); one visible GPU: device 0. */
-static refit_status pick_device(rf_cuda_t *c) {
+/* The caller's GPU (refit_options.device >= 0) or one by local rank
+ * (comm/node_place.h); one visible GPU: device 0. */
+static refit_status pick_device(rf_cuda_t *c, int want) {
     c->local_rank = rf_comm_local_rank(c->comm);
     int local_size = rf_comm_local_size(c->comm);
     int n = rf_dev_count();
     if (n == 0) return rf_error(REFIT_ERR_DEVICE, "no usable GPU (cuda backend asked for; try --backend host)");
-    if (n > 1 && local_size > n)
+    if (want >= n)
+        return rf_error(REFIT_ERR_INVALID_ARG, "refit_options.device %d: this process sees %d GPU%s (0..%d)", want,
+                        n, n == 1 ? "" : "s", n - 1);
+    if (want < 0 && n > 1 && local_size > n)
         RF_WARN("launch", "%d ranks on this host share %d GPUs", local_size, n);
-    c->device = n == 1 ? 0 : c->local_rank % n;
+    c->device = want >= 0 ? want : n == 1 ? 0 : c->local_rank % n;
     RF_CHECK(rf_dev_set(c->device));
     char desc[160] = "";
     if (rf_dev_desc(desc, sizeof desc) != REFIT_OK) { /* for the log line only */
@@ -214,8 +262,8 @@ static refit_status pick_device(rf_cuda_t *c) {
     return REFIT_OK;
 }
 
-static refit_status cu_init(rf_cuda_t *c) {
-    RF_CHECK(pick_device(c));
+static refit_status cu_init(rf_cuda_t *c, int device) {
+    RF_CHECK(pick_device(c, device));
     int lo, hi; /* the data plane gets the higher priority: it paces everything */
     CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&lo, &hi), "stream priorities");
     CUDA_CHECK(cudaStreamCreateWithPriority(&c->s_h2d, cudaStreamNonBlocking, hi), "stream");
@@ -224,12 +272,27 @@ static refit_status cu_init(rf_cuda_t *c) {
     return rf_nccl_init(c);
 }
 
+int rf_backend_cuda_device_save(void) { return rf_dev_current(); }
+
+void rf_backend_cuda_device_restore(int saved) {
+    /* not rf_dev_set: the call's own first cause (rf_error) must stand */
+    if (saved >= 0 && rf_dev_current() != saved && cudaSetDevice(saved) != cudaSuccess)
+        RF_WARN("launch", "could not make the caller's device %d current again: %s", saved,
+                cudaGetErrorString(cudaGetLastError()));
+}
+
+static refit_status cu_device_enter(rf_backend_t *b, int *saved) {
+    *saved = rf_dev_current();
+    return *saved == state(b)->device ? REFIT_OK : rf_dev_set(state(b)->device);
+}
+
 static const rf_backend_ops_t cuda_ops = {
     .name = "cuda", .alloc = cu_alloc_tracked, .release = cu_release, .copy = cu_copy, .to_host = cu_to_host,
-    .process = cu_process, .collect = cu_collect, .transfer = cu_transfer, .sync = cu_sync,
-    .quant_seconds = cu_quant_seconds, .abort = cu_abort, .destroy = cu_destroy};
+    .process = cu_process, .process_experts = cu_process_experts, .collect = cu_collect, .transfer = cu_transfer, .sync = cu_sync,
+    .quant_seconds = cu_quant_seconds, .abort = cu_abort, .destroy = cu_destroy,
+    .device_enter = cu_device_enter, .device_leave = rf_backend_cuda_device_restore};
 
-refit_status rf_backend_cuda_create(rf_comm_t *comm, rf_backend_t **out) {
+refit_status rf_backend_cuda_create(rf_comm_t *comm, int device, rf_backend_t **out) {
     rf_backend_t *b = calloc(1, sizeof *b);
     rf_cuda_t *c = calloc(1, sizeof *c);
     if (!b || !c) {
@@ -239,7 +302,7 @@ refit_status rf_backend_cuda_create(rf_comm_t *comm, rf_backend_t **out) {
     }
     c->comm = comm;
     *b = (rf_backend_t){.ops = &cuda_ops, .impl = c};
-    refit_status st = cu_init(c);
+    refit_status st = cu_init(c, device);
     if (st != REFIT_OK) {
         cu_destroy(b);
         return st;

@@ -16,11 +16,15 @@ typedef struct {
     ncclComm_t nccl;
     cudaStream_t s_h2d, s_nccl, s_comp;
 
-    /* per-param NaN/Inf workspaces (RF_QCU_WORKSPACE_BYTES each) and the
-     * events that time each param's kernels */
+    /* per-param NaN/Inf workspaces and the events that time each param's
+     * kernels; param i's workspace is bytes [ws_off[i], ws_off[i + 1]):
+     * RF_QCU_WORKSPACE_BYTES, or for an expert param the grouped kernels'
+     * (larger for fp8-tensor: one amax per expert), laid out alike so that
+     * rf_qcu_ws_first_bad reads either */
     void *d_ws;
     uint8_t *h_ws;
     size_t ws_params;
+    uint64_t *ws_off; /* [ws_params + 1] */
     cudaEvent_t *ev_q; /* [2 * ws_params]: start, stop per param */
     bool *q_used;      /* [ws_params]: this load enqueued work for param i */
 

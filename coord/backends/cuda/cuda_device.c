@@ -33,6 +33,15 @@ refit_status rf_dev_set(int dev) {
     return REFIT_OK;
 }
 
+int rf_dev_current(void) {
+    int dev = -1;
+    if (cudaGetDevice(&dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return -1;
+    }
+    return dev;
+}
+
 refit_status rf_dev_desc(char *buf, size_t len) {
     int dev = 0;
     struct cudaDeviceProp p;

@@ -23,6 +23,8 @@ int rf_dev_count(void);
 refit_status rf_dev_pci_bus_id(int dev, char *buf, size_t len);
 /* Makes `dev` this thread's current device. */
 refit_status rf_dev_set(int dev);
+/* This thread's current device; -1 on any CUDA error (no driver, no device). */
+int rf_dev_current(void);
 /* "NVIDIA H100 80GB HBM3, sm_90, 132 SMs, 79.1 GiB, L2 50 MiB" for the current device. */
 refit_status rf_dev_desc(char *buf, size_t len);
 

@@ -10,7 +10,7 @@
 typedef struct {
     const rf_param_t *params;
     const rf_plan_t *plan;
-    const rf_src_t (*src)[RF_MAX_PARTS];
+    const rf_src_t *const *src;
     int group;
     size_t bucket;
     uint8_t *dst;
@@ -35,7 +35,7 @@ typedef struct {
 } worker_arg_t;
 
 static refit_status run_share(rf_pack_pool_t *p, const pack_job_t *j, int index) {
-    uint64_t bytes = rf_plan_bucket_bytes(j->plan, j->bucket);
+    uint64_t bytes = rf_plan_bucket_bytes(j->plan, j->group, j->bucket);
     uint64_t per = (bytes / 2 + (uint64_t)p->n - 1) / (uint64_t)p->n * 2; /* whole elements */
     uint64_t lo = per * (uint64_t)index, hi = lo + per < bytes ? lo + per : bytes;
     return lo < hi ? rf_pack_bucket(j->plan, j->params, j->src, j->group, j->bucket, lo, hi, p->use_pread, j->dst)
@@ -118,7 +118,7 @@ void rf_pack_pool_destroy(rf_pack_pool_t *p) {
 int rf_pack_pool_threads(const rf_pack_pool_t *p) { return p->n; }
 
 refit_status rf_pack_pool_run(rf_pack_pool_t *p, const rf_param_t *params, const rf_plan_t *plan,
-                              const rf_src_t (*src)[RF_MAX_PARTS], int group, size_t k, uint8_t *dst) {
+                              const rf_src_t *const *src, int group, size_t k, uint8_t *dst) {
     pack_job_t job = {.params = params, .plan = plan, .src = src, .group = group, .bucket = k, .dst = dst};
     if (p->n == 1) return run_share(p, &job, 0);
     PTHREAD_MUST(pthread_mutex_lock(&p->mu));

@@ -16,9 +16,9 @@ refit_status rf_pack_pool_create(int n_threads, bool use_pread, rf_pack_pool_t *
 void rf_pack_pool_destroy(rf_pack_pool_t *p);
 int rf_pack_pool_threads(const rf_pack_pool_t *p);
 
-/* Packs bucket k of slice group `group` into dst (rf_plan_bucket_bytes(plan, k) bytes).
+/* Packs bucket k of slice group `group` into dst (rf_plan_bucket_bytes(plan, group, k) bytes).
  * The first failure of any thread is returned (the bucket is then incomplete). */
 refit_status rf_pack_pool_run(rf_pack_pool_t *p, const rf_param_t *params, const rf_plan_t *plan,
-                              const rf_src_t (*src)[RF_MAX_PARTS], int group, size_t k, uint8_t *dst);
+                              const rf_src_t *const *src, int group, size_t k, uint8_t *dst);
 
 #endif

@@ -100,18 +100,19 @@ typedef struct {
     refit_status failed; /* first completion-callback failure */
 } run_t;
 
-/* Copies bucket k's segments into their params on s_comp; a param whose
- * last bytes land is handed to the coordinator (quantize, stream-ordered). */
-static refit_status unpack(run_t *r, size_t k, const uint8_t *dbuf) {
+/* Copies bucket k of group `group`'s segments into their params on s_comp;
+ * a param whose last bytes land is handed to the coordinator (quantize,
+ * stream-ordered). */
+static refit_status unpack(run_t *r, int group, size_t k, const uint8_t *dbuf) {
     const rf_xfer_t *x = r->x;
     rf_plan_iter_t it;
     rf_seg_t g;
-    for (rf_plan_iter_init(x->plan, k, 0, UINT64_MAX, &it); rf_plan_iter_next(x->plan, &it, &g);) {
+    for (rf_plan_iter_init(x->plan, group, k, 0, UINT64_MAX, &it); rf_plan_iter_next(x->plan, &it, &g);) {
         uint8_t *dst = x->dest(x->user, g.param);
         if (!dst) return rf_error(REFIT_ERR_INTERNAL, "no destination for %s", x->params[g.param].name);
         CUDA_CHECK(cudaMemcpyAsync(dst + g.param_off, dbuf + g.bucket_off, g.len, cudaMemcpyDeviceToDevice,
                                       r->c->s_comp), "unpack");
-        bool last = g.param_off + g.len == rf_param_bf16_bytes(&x->params[g.param]);
+        bool last = g.param_off + g.len == rf_plan_param_bytes(x->plan, group, g.param);
         if (last && r->failed == REFIT_OK) r->failed = x->complete(x->user, g.param);
     }
     return REFIT_OK;
@@ -121,7 +122,7 @@ static refit_status unpack(run_t *r, size_t k, const uint8_t *dbuf) {
 static refit_status root_item(run_t *r, size_t k, int g, int s, bool reused, uint64_t *moved) {
     rf_cuda_t *c = r->c;
     const rf_xfer_t *x = r->x;
-    uint64_t bytes = rf_plan_bucket_bytes(x->plan, k);
+    uint64_t bytes = rf_plan_bucket_bytes(x->plan, g, k);
     if (reused) {
         double t0 = rf_now();
         CUDA_CHECK(cudaEventSynchronize(c->ev_h2d[s]), "pinned bucket reuse");
@@ -151,7 +152,7 @@ static refit_status root_item(run_t *r, size_t k, int g, int s, bool reused, uin
     *moved += bytes; /* host to device, once */
     if (g == 0) {
         CUDA_CHECK(cudaStreamWaitEvent(c->s_comp, c->ev_h2d[s], 0), "wait");
-        RF_CHECK(unpack(r, k, c->dbuf[s]));
+        RF_CHECK(unpack(r, 0, k, c->dbuf[s]));
         CUDA_CHECK(cudaEventRecord(c->ev_free[s], c->s_comp), "event");
     }
     return REFIT_OK;
@@ -160,9 +161,9 @@ static refit_status root_item(run_t *r, size_t k, int g, int s, bool reused, uin
 /* A receiver: bucket k of group g through slot s. With send/recv only its
  * own group's items come here; with broadcast every item does, and only
  * its own group's are unpacked. */
-static refit_status recv_item(run_t *r, size_t k, bool keep, int s, uint64_t *moved) {
+static refit_status recv_item(run_t *r, size_t k, int g, bool keep, int s, uint64_t *moved) {
     rf_cuda_t *c = r->c;
-    uint64_t bytes = rf_plan_bucket_bytes(r->x->plan, k);
+    uint64_t bytes = rf_plan_bucket_bytes(r->x->plan, g, k);
     CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_free[s], 0), "wait");
     if (r->x->bcast)
         NCCL_CHECK(ncclBroadcast(c->dbuf[s], c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "broadcast");
@@ -174,7 +175,7 @@ static refit_status recv_item(run_t *r, size_t k, bool keep, int s, uint64_t *mo
     }
     CUDA_CHECK(cudaEventRecord(c->ev_sent[s], c->s_nccl), "event");
     CUDA_CHECK(cudaStreamWaitEvent(c->s_comp, c->ev_sent[s], 0), "wait");
-    RF_CHECK(unpack(r, k, c->dbuf[s]));
+    RF_CHECK(unpack(r, g, k, c->dbuf[s]));
     CUDA_CHECK(cudaEventRecord(c->ev_free[s], c->s_comp), "event");
     *moved += bytes;
     return REFIT_OK;
@@ -189,12 +190,14 @@ refit_status rf_xfer_cuda_run(rf_backend_t *b, const rf_xfer_t *x, uint64_t *byt
     run_t r = {.b = b, .c = c, .x = x, .failed = REFIT_OK};
     c->pack_seconds = c->wait_seconds = 0;
     double t0 = rf_now();
-    uint64_t moved = 0, total = root ? (uint64_t)tp * x->plan->total : x->plan->total;
+    uint64_t moved = 0, total = 0; /* rank 0: every stream once; a receiver: its own */
+    for (int g = 0; g < tp; g++) total += root || g == mine ? rf_plan_total(x->plan, g) : 0;
     size_t item = 0;
-    for (size_t k = 0; k < x->plan->n_buckets && st == REFIT_OK; k++)
+    for (size_t k = 0; k < x->plan->max_buckets && st == REFIT_OK; k++)
         for (int g = 0; g < tp && st == REFIT_OK; g++) {
+            if (k >= rf_plan_buckets(x->plan, g)) continue; /* a shorter stream (fewer experts under --moe ep) */
             if (root) st = root_item(&r, k, g, (int)(item % RF_CUDA_RING), item >= RF_CUDA_RING, &moved);
-            else if (g == mine || x->bcast) st = recv_item(&r, k, g == mine, (int)(item % RF_CUDA_RING), &moved);
+            else if (g == mine || x->bcast) st = recv_item(&r, k, g, g == mine, (int)(item % RF_CUDA_RING), &moved);
             else continue;
             item++;
             if (st == REFIT_OK && x->progress && (root || g == mine)) x->progress(x->user, moved, total);

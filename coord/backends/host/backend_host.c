@@ -37,20 +37,29 @@ typedef struct {
     uint16_t bad_bits;
 } host_state_t;
 
+/* Records the first NaN/Inf of param's n elements; true when there is one
+ * (reported by collect(); the load will not commit). */
+static bool host_scan(host_state_t *h, size_t param, const void *x, uint64_t n) {
+    int64_t bad = rf_q_find_nonfinite(x, (size_t)n);
+    if (bad < 0) return false;
+    if (param < h->bad_param) {
+        h->bad_param = param;
+        h->bad_elem = bad;
+        h->bad_bits = ((const uint16_t *)x)[bad];
+    }
+    return true;
+}
+
 static refit_status host_process(rf_backend_t *b, size_t param, rf_qscheme_t s, const void *x, int64_t rows,
                                  int64_t cols, void *out, void *scales) {
-    host_state_t *h = b->impl;
-    int64_t bad = rf_q_find_nonfinite(x, (size_t)(rows * cols));
-    if (bad >= 0) {
-        if (param < h->bad_param) {
-            h->bad_param = param;
-            h->bad_elem = bad;
-            h->bad_bits = ((const uint16_t *)x)[bad];
-        }
-        return REFIT_OK; /* reported by collect(); the load will not commit */
-    }
-    if (s == RF_Q_NONE) return REFIT_OK;
+    if (host_scan(b->impl, param, x, (uint64_t)rows * (uint64_t)cols) || s == RF_Q_NONE) return REFIT_OK;
     return rf_q_quantize_ref(s, x, rows, cols, "host quantize", out, scales);
+}
+
+static refit_status host_process_experts(rf_backend_t *b, size_t param, rf_qscheme_t s, const rf_q_moe_t *m,
+                                         const void *x, void *out, void *scales) {
+    if (host_scan(b->impl, param, x, rf_q_moe_in_count(m))) return REFIT_OK;
+    return rf_q_moe_quantize_ref(s, m, x, "host quantize", out, scales);
 }
 
 static refit_status host_collect(rf_backend_t *b, size_t *bad_param, int64_t *bad_elem, uint16_t *bad_bits) {
@@ -87,7 +96,7 @@ static void host_destroy(rf_backend_t *b) {
 
 static const rf_backend_ops_t host_ops = {
     .name = "host", .alloc = host_alloc, .release = host_release, .copy = host_copy, .to_host = host_copy,
-    .process = host_process, .collect = host_collect, .transfer = host_transfer, .sync = host_sync,
+    .process = host_process, .process_experts = host_process_experts, .collect = host_collect, .transfer = host_transfer, .sync = host_sync,
     .quant_seconds = host_quant_seconds, .destroy = host_destroy, .abort = NULL};
 
 refit_status rf_backend_host_create(rf_backend_t **out) {

@@ -23,10 +23,10 @@ static void unpack_bucket(xfer_state_t *s, size_t k, const uint8_t *buf) {
     const rf_xfer_t *x = s->x;
     rf_plan_iter_t it;
     rf_seg_t g;
-    for (rf_plan_iter_init(x->plan, k, 0, UINT64_MAX, &it); rf_plan_iter_next(x->plan, &it, &g);) {
+    for (rf_plan_iter_init(x->plan, s->group, k, 0, UINT64_MAX, &it); rf_plan_iter_next(x->plan, &it, &g);) {
         uint8_t *dst = x->dest(x->user, g.param);
         memcpy(dst + g.param_off, buf + g.bucket_off, g.len);
-        bool last = g.param_off + g.len == rf_param_bf16_bytes(&x->params[g.param]);
+        bool last = g.param_off + g.len == rf_plan_param_bytes(x->plan, s->group, g.param);
         if (last && s->failed == REFIT_OK) s->failed = x->complete(x->user, g.param);
     }
 }
@@ -36,26 +36,27 @@ static refit_status run_group(xfer_state_t *s, uint8_t *bufs[2], uint64_t *moved
     bool root = rf_comm_rank(s->x->comm) == 0;
     rf_comm_req_t *req[2] = {NULL, NULL};
     refit_status st = REFIT_OK;
-    for (size_t k = 0; k <= plan->n_buckets && st == REFIT_OK; k++) {
-        if (k < plan->n_buckets) {
+    size_t n_buckets = rf_plan_buckets(plan, s->group); /* groups differ under --moe ep */
+    for (size_t k = 0; k <= n_buckets && st == REFIT_OK; k++) {
+        if (k < n_buckets) {
             uint8_t *b = bufs[k % 2];
             /* a failed read leaves the bucket short; it still goes out so no
              * rank waits forever, and the agreement fails the load */
             if (root && st == REFIT_OK) {
                 refit_status pst = rf_pack_bucket(plan, s->x->params, s->x->src, s->group, k, 0,
-                                                  rf_plan_bucket_bytes(plan, k), false, b);
+                                                  rf_plan_bucket_bytes(plan, s->group, k), false, b);
                 if (pst != REFIT_OK && s->failed == REFIT_OK) s->failed = pst;
             }
-            st = rf_comm_group_ibcast(s->x->comm, s->group, b, rf_plan_bucket_bytes(plan, k), &req[k % 2]);
+            st = rf_comm_group_ibcast(s->x->comm, s->group, b, rf_plan_bucket_bytes(plan, s->group, k), &req[k % 2]);
             if (st != REFIT_OK) break;
-            *moved += rf_plan_bucket_bytes(plan, k);
+            *moved += rf_plan_bucket_bytes(plan, s->group, k);
         }
         if (k > 0) { /* finish and unpack the previous bucket while bucket k flies */
             rf_comm_req_t *prev = req[(k - 1) % 2];
             req[(k - 1) % 2] = NULL;
             st = rf_comm_wait(prev);
             if (st == REFIT_OK && s->keep) unpack_bucket(s, k - 1, bufs[(k - 1) % 2]);
-            s->done += rf_plan_bucket_bytes(plan, k - 1);
+            s->done += rf_plan_bucket_bytes(plan, s->group, k - 1);
             if (st == REFIT_OK && s->x->progress) s->x->progress(s->x->user, s->done, s->total);
         }
     }
@@ -76,7 +77,7 @@ refit_status rf_xfer_host_run(const rf_xfer_t *x, uint64_t *bytes_moved) {
      * allocation is agreed on first. */
     st = rf_comm_agree(x->comm, st);
     uint64_t moved = 0;
-    for (int g = 0; g < x->tp; g++) s.total += rf_comm_in_group(x->comm, g) ? x->plan->total : 0;
+    for (int g = 0; g < x->tp; g++) s.total += rf_comm_in_group(x->comm, g) ? rf_plan_total(x->plan, g) : 0;
     for (int g = 0; g < x->tp && st == REFIT_OK; g++) {
         if (!rf_comm_in_group(x->comm, g)) continue;
         s.group = g;
