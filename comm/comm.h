@@ -37,6 +37,9 @@ refit_status rf_comm_bcast_blob(rf_comm_t *c, uint8_t **buf, size_t *len);
 /* MIN of a value over all ranks (bucket size agreement). */
 refit_status rf_comm_allreduce_min_u64(rf_comm_t *c, uint64_t *val);
 refit_status rf_comm_barrier(rf_comm_t *c);
+/* Rank 0 receives `bytes` from every rank into all[world * bytes], in rank
+ * order (its own included); `all` is ignored on other ranks. */
+refit_status rf_comm_gather(rf_comm_t *c, const void *mine, size_t bytes, void *all);
 /* Ends the whole job (MPI_Abort) with exit code `code`: the last resort of
  * the watchdog, from its own thread, when a load outlived its timeout. */
 void rf_comm_abort(rf_comm_t *c, int code) __attribute__((noreturn));

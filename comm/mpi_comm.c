@@ -120,6 +120,12 @@ refit_status rf_comm_allreduce_min_u64(rf_comm_t *c, uint64_t *val) {
     return REFIT_OK;
 }
 
+refit_status rf_comm_gather(rf_comm_t *c, const void *mine, size_t bytes, void *all) {
+    if (bytes > INT_MAX) return rf_error(REFIT_ERR_INVALID_ARG, "gather of %zu bytes per rank", bytes);
+    MPI_CHECK(MPI_Gather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, 0, c->world));
+    return REFIT_OK;
+}
+
 refit_status rf_comm_barrier(rf_comm_t *c) {
     MPI_CHECK(MPI_Barrier(c->world));
     return REFIT_OK;

@@ -8,6 +8,7 @@
 
 #include "ctx_internal.h"
 #include "refit_tool.h"
+#include "verify.h"
 #include "rf_settings.h"
 
 #define RF_DEFAULT_BUCKET (32ull << 20) /* best of 16-64 MiB measured on 4 x H200 */
@@ -146,6 +147,7 @@ static refit_status create_ctx(const void *mpi_comm, const refit_options *opt, r
     /* Every rank must agree on the bucket: the plan is the protocol. */
     ctx->bucket = ctx->opt.bucket_bytes ? ctx->opt.bucket_bytes : RF_DEFAULT_BUCKET;
     if (st == REFIT_OK) st = rf_comm_allreduce_min_u64(ctx->comm, &ctx->bucket);
+    if (st == REFIT_OK) st = rf_comm_agree(ctx->comm, rf_verify_agree(ctx));
     /* every REFIT_* setting well formed on every rank, before any is used */
     if (st == REFIT_OK) st = rf_comm_agree(ctx->comm, rf_settings_check());
     /* REFIT_FAULT and the watchdog: agreed apart, backend set-up may be collective */
@@ -175,6 +177,7 @@ void refit_destroy(refit_ctx *ctx) {
     free(ctx->snap_blob);
     rf_ckpt_close(ctx->ckpt);
     rf_sources_close(&ctx->src);
+    rf_verify_free(ctx->verify);
     if (ctx->be) ctx->be->ops->destroy(ctx->be);
     rf_comm_destroy(ctx->comm);
     free(ctx);

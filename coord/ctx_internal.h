@@ -6,6 +6,7 @@
  *   transfer.c  R3 + R4: slices through the backend, quantize once each
  *   commit.c    B: commit the agreed generation
  *   dump.c      refit_dump (SPEC §5)
+ *   verify.c    --verify and refit_param_digest
  * Everything a context owns is reached from struct refit_ctx: two contexts
  * in one process share nothing but the base layer's log settings. */
 #ifndef RF_CTX_INTERNAL_H
@@ -58,6 +59,7 @@ struct refit_ctx {
     double progress_t0, progress_last;
     char last_error[1024];
     rf_guard_t *guard;  /* fault points, watchdog, emergency dump */
+    struct rf_verify *verify; /* --verify's tables (verify.h), NULL until the first verified load */
 };
 
 /* ctx.c: every public call that works on the backend (load, dump, destroy;

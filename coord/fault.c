@@ -11,10 +11,10 @@
 #include "rf_settings.h"
 
 #define SYNTAX "expected RANK:PHASE:KIND[:GEN] with PHASE open|snapshot|restore|transfer|quantize|commit, " \
-               "KIND error|crash|hang (or nomem with restore), GEN >= 0 (default 1)"
+               "KIND error|crash|hang|pause (or nomem with restore, corrupt with transfer), GEN >= 0 (default 1)"
 
 const char *rf_fault_kind_name(rf_fault_kind_t k) {
-    static const char *const names[] = {"none", "error", "crash", "hang", "nomem"};
+    static const char *const names[] = {"none", "error", "crash", "hang", "nomem", "pause", "corrupt"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }
 
@@ -64,9 +64,10 @@ refit_status rf_fault_parse(const char *spec, rf_fault_t *out) {
     bool ok = (n == 3 || n == 4) && strlen(spec) < sizeof f.spec && parse_i64(field[0], len[0], 0, &rank) &&
               rank <= (1 << 24);
     if (ok) ph = find_name(field[1], len[1], phase_name, REFIT_PHASE_COUNT);
-    if (ok) kind = find_name(field[2], len[2], kind_name, 4);
+    if (ok) kind = find_name(field[2], len[2], kind_name, RF_FAULT_CORRUPT);
     ok = ok && ph >= 0 && kind >= 0 && (n == 3 || parse_i64(field[3], len[3], 0, &f.generation));
     ok = ok && (kind + 1 != RF_FAULT_NOMEM || ph == REFIT_PHASE_RESTORE); /* R2 is where refit allocates */
+    ok = ok && (kind + 1 != RF_FAULT_CORRUPT || ph == REFIT_PHASE_TRANSFER); /* R3 is where slices land */
     if (!ok) return rf_error(REFIT_ERR_INVALID_ARG, "REFIT_FAULT='%s': %s", spec, SYNTAX);
     f.rank = (int)rank;
     f.phase = (refit_phase)ph;
@@ -84,6 +85,14 @@ refit_status rf_fault_from_env(int world, rf_fault_t *out) {
     if (f.kind != RF_FAULT_NONE && f.rank >= world)
         return rf_error(REFIT_ERR_INVALID_ARG, "REFIT_FAULT='%s': rank %d out of range (world size %d)", f.spec,
                         f.rank, world);
+    if (f.kind == RF_FAULT_PAUSE) {
+        const char *resume = "";
+        RF_CHECK(rf_setting_str(RF_SET_FAULT_RESUME, &resume));
+        if (!*resume || strlen(resume) >= sizeof f.resume)
+            return rf_error(REFIT_ERR_INVALID_ARG, "REFIT_FAULT='%s': pause needs REFIT_FAULT_RESUME=FILE "
+                            "(the rank goes on once FILE exists)", f.spec);
+        snprintf(f.resume, sizeof f.resume, "%s", resume);
+    }
     if (f.kind != RF_FAULT_NONE)
         RF_WARN("fault", "fault injection armed: REFIT_FAULT=%s", f.spec);
     *out = f;
@@ -102,7 +111,8 @@ static void announce(const rf_fault_t *f, const char *what) {
 }
 
 refit_status rf_fault_point(rf_fault_t *f, int rank, refit_phase ph, int64_t gen, const char *what) {
-    if (f->kind == RF_FAULT_NONE || f->kind == RF_FAULT_NOMEM || f->fired || f->rank != rank || f->phase != ph ||
+    if (f->kind == RF_FAULT_NONE || f->kind == RF_FAULT_NOMEM || f->kind == RF_FAULT_CORRUPT || f->fired ||
+        f->rank != rank || f->phase != ph ||
         f->generation != gen)
         return REFIT_OK;
     f->fired = true;
@@ -112,6 +122,9 @@ refit_status rf_fault_point(rf_fault_t *f, int rank, refit_phase ph, int64_t gen
         abort();
     case RF_FAULT_HANG:
         for (;;) pause(); /* the watchdog thread still runs: it ends the job */
+    case RF_FAULT_PAUSE: /* a test changes something while this rank waits, then lets it go on */
+        while (access(f->resume, F_OK) != 0) nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        return REFIT_OK;
     default:
         return rf_error(REFIT_ERR_INTERNAL, "injected fault: error in phase %s of generation %lld%s%s (REFIT_FAULT=%s)",
                         refit_phase_name(ph), (long long)gen, what ? " at " : "", what ? what : "", f->spec);
@@ -124,4 +137,11 @@ refit_status rf_fault_alloc_point(rf_fault_t *f, int rank, int64_t gen, const ch
     announce(f, what);
     return rf_error(REFIT_ERR_NOMEM, "injected fault: nomem in phase restore of generation %lld%s%s (REFIT_FAULT=%s)",
                     (long long)gen, what ? " at " : "", what ? what : "", f->spec);
+}
+
+bool rf_fault_corrupt_point(rf_fault_t *f, int rank, int64_t gen, const char *what) {
+    if (f->kind != RF_FAULT_CORRUPT || f->fired || f->rank != rank || f->generation != gen) return false;
+    f->fired = true;
+    announce(f, what);
+    return true;
 }

@@ -3,7 +3,12 @@
  * PHASE: open, snapshot, restore, transfer, quantize, commit; KIND: error
  * (the step returns an error), crash (the process aborts), hang (the
  * process stops responding), nomem (restore only: an allocation of R2
- * fails, part way through the params); GEN: the generation whose load it
+ * fails, part way through the params), pause (the rank waits at the point
+ * until the file REFIT_FAULT_RESUME names exists, then goes on: a test
+ * changes the world at a known moment, e.g. rewrites a checkpoint while
+ * rank 0 is between two buckets), corrupt (transfer only: one byte of the
+ * first slice the rank receives is flipped before --verify digests it; host
+ * backend); GEN: the generation whose load it
  * hits (default 1). The coordinator calls rf_fault_point() where each phase
  * starts on every rank (transfer and quantize: where the first param's
  * slice lands / is quantized, so a fault hits mid-transfer) and
@@ -15,7 +20,10 @@
 
 #include "rf_common.h"
 
-typedef enum { RF_FAULT_NONE = 0, RF_FAULT_ERROR, RF_FAULT_CRASH, RF_FAULT_HANG, RF_FAULT_NOMEM } rf_fault_kind_t;
+typedef enum {
+    RF_FAULT_NONE = 0, RF_FAULT_ERROR, RF_FAULT_CRASH, RF_FAULT_HANG, RF_FAULT_NOMEM,
+    RF_FAULT_PAUSE, RF_FAULT_CORRUPT /* the last kind: the parser counts up to it */
+} rf_fault_kind_t;
 
 typedef struct {
     rf_fault_kind_t kind; /* NONE: no fault configured */
@@ -24,6 +32,7 @@ typedef struct {
     int64_t generation;
     bool fired;           /* an error fires once: a retry of the same load then succeeds */
     char spec[64];        /* as given, for messages */
+    char resume[1024];    /* pause: the file whose existence lets the rank go on (REFIT_FAULT_RESUME) */
 } rf_fault_t;
 
 /* Parses a spec; NULL or "" is no fault. REFIT_ERR_INVALID_ARG with the
@@ -36,11 +45,15 @@ const char *rf_fault_kind_name(rf_fault_kind_t k);
 /* Called by rank `rank` as phase `ph` of generation `gen` starts. When the
  * fault matches: error -> returns REFIT_ERR_INTERNAL "injected fault: ..."
  * naming the phase and `what` (param or file, may be NULL), once; crash ->
- * abort(); hang -> never returns. Otherwise REFIT_OK. */
+ * abort(); hang -> never returns; pause -> returns REFIT_OK once the resume
+ * file exists (the watchdog still bounds the wait). Otherwise REFIT_OK. */
 refit_status rf_fault_point(rf_fault_t *f, int rank, refit_phase ph, int64_t gen, const char *what);
 /* Called by rank `rank` at an allocation of R2 in generation `gen`: when a
  * nomem fault matches, returns REFIT_ERR_NOMEM "injected fault: nomem ..."
  * naming `what`, once. Otherwise REFIT_OK. */
 refit_status rf_fault_alloc_point(rf_fault_t *f, int rank, int64_t gen, const char *what);
+/* Called by rank `rank` as a slice of generation `gen` lands: true, once,
+ * when a corrupt fault matches (the caller flips a byte). */
+bool rf_fault_corrupt_point(rf_fault_t *f, int rank, int64_t gen, const char *what);
 
 #endif

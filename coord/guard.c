@@ -63,6 +63,10 @@ refit_status rf_guard_alloc_fault(rf_guard_t *g, int64_t gen, const char *what) 
     return rf_fault_alloc_point(&g->fault, g->cfg.rank, gen, what);
 }
 
+bool rf_guard_corrupt_fault(rf_guard_t *g, int64_t gen, const char *what) {
+    return rf_fault_corrupt_point(&g->fault, g->cfg.rank, gen, what);
+}
+
 void rf_guard_live_lock(rf_guard_t *g) { PTHREAD_MUST(pthread_mutex_lock(&g->live)); }
 
 void rf_guard_live_unlock(rf_guard_t *g, int64_t generation) {

@@ -64,6 +64,9 @@ void rf_guard_phase(rf_guard_t *g, refit_phase ph);
 refit_status rf_guard_fault(rf_guard_t *g, refit_phase ph, int64_t gen, const char *what);
 /* Fault point of an allocation of R2 (REFIT_FAULT kind nomem). */
 refit_status rf_guard_alloc_fault(rf_guard_t *g, int64_t gen, const char *what);
+/* Corrupt fault point of R3 (as a slice lands): true once when the rank
+ * should flip a byte of it (REFIT_FAULT=R:transfer:corrupt). */
+bool rf_guard_corrupt_fault(rf_guard_t *g, int64_t gen, const char *what);
 /* Held while the live weights change (commit) or are read (dumps), so that
  * an emergency dump never reads half-copied weights; unlock publishes the
  * committed generation for messages from other threads. */

@@ -5,6 +5,8 @@
 #ifndef RF_REFIT_TOOL_H
 #define RF_REFIT_TOOL_H
 
+#include <stdio.h>
+
 #include "refit.h"
 
 /* Where a dying rank writes its emergency dump (the --dump directory); NULL: none. */
@@ -21,5 +23,13 @@ void rf_ctx_emergency(refit_ctx *ctx, const char *why, double max_seconds);
  * begins, a second before its SIGTERM and SIGKILL. A later
  * rf_ctx_emergency() waits for it rather than dumping again. */
 void rf_ctx_emergency_dump_start(refit_ctx *ctx);
+
+/* A dump directory (refit_dump) against its manifest refit-dump.json: each
+ * listed file present with the recorded size and digest, each rank file of
+ * the recorded generation. Prints one line per file and then "DIR:
+ * complete", "DIR: incomplete" (a file or the manifest missing) or "DIR:
+ * mixed" (generations or digests disagree) to `out`. Returns 0 when
+ * complete, 1 otherwise. Local, no MPI (refit inspect). */
+int rf_dump_verify(const char *dir, FILE *out);
 
 #endif

@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <string.h>
+
 #include "ctx_internal.h"
+#include "verify.h"
 
 void *rf_ctx_target(refit_ctx *ctx, size_t i, bool scales) {
     rf_pstate_t *ps = &ctx->ps[i];
@@ -48,12 +51,30 @@ static refit_status quantize_param(refit_ctx *ctx, size_t i) {
     return st;
 }
 
+/* REFIT_FAULT=R:transfer:corrupt flips one byte of a received slice, as a
+ * bit flip on the way would, before --verify digests it. */
+static refit_status corrupt_fault(refit_ctx *ctx, size_t i, const char *name) {
+    if (!rf_guard_corrupt_fault(ctx->guard, ctx->loading, name)) return REFIT_OK;
+    if (strcmp(ctx->be->ops->name, "host") != 0)
+        return rf_error(REFIT_ERR_INVALID_ARG, "REFIT_FAULT kind corrupt needs the host backend");
+    if (rf_param_bf16_bytes(&ctx->snap->params[i], ctx->snap->tp, rf_comm_tp_rank(ctx->comm)) > 0)
+        ((uint8_t *)xfer_dest(ctx, i))[0] ^= 0x40;
+    return REFIT_OK;
+}
+
 static refit_status xfer_complete(void *user, size_t i) {
     refit_ctx *ctx = user;
     const rf_param_t *p = &ctx->snap->params[i];
     /* R3's fault point: mid-transfer, as a slice lands, peers still sending */
     RF_CHECK(rf_guard_fault(ctx->guard, REFIT_PHASE_TRANSFER, ctx->loading, p->name));
+    RF_CHECK(corrupt_fault(ctx, i, p->name));
     ctx->ps[i].received_gen = ctx->loading;
+    if (ctx->opt.verify) { /* before R4 reads (quantized: before the next slice overwrites) the staging buffer */
+        double t0 = rf_now();
+        uint64_t bytes = rf_param_bf16_bytes(p, ctx->snap->tp, rf_comm_tp_rank(ctx->comm));
+        RF_CHECK(ctx->be->ops->digest(ctx->be, i, xfer_dest(ctx, i), bytes));
+        ctx->verify->seconds += rf_now() - t0;
+    }
     if (rf_snap_param_quantized(ctx->snap, p)) return quantize_param(ctx, i);
     RF_CHECK(rf_guard_fault(ctx->guard, REFIT_PHASE_QUANTIZE, ctx->loading, p->name));
     double t0 = rf_now(); /* bf16 params: only the NaN/Inf scan, over all local experts of expert params */
@@ -110,10 +131,25 @@ refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
                    .src = root ? ctx->src.src : NULL,
                    .bcast = ctx->opt.transfer == REFIT_TRANSFER_BCAST,
                    .dest = xfer_dest, .complete = xfer_complete, .user = ctx, .progress = xfer_progress,
+                   .packed = ctx->opt.verify && root ? rf_verify_packed : NULL,
                    .deadline = rf_guard_deadline(ctx->guard)};
     ctx->progress_t0 = ctx->progress_last = rf_now();
     rf_guard_phase(ctx->guard, REFIT_PHASE_TRANSFER);
+    /* --verify is an option every rank has, so every rank takes the same
+     * path: tables agreed on first, rank 0's broadcast joined at the end */
+    if (ctx->opt.verify) RF_CHECK(rf_comm_agree(ctx->comm, rf_verify_begin(ctx)));
     refit_status st = ctx->be->ops->transfer(ctx->be, &x, moved);
+    /* rank 0 read its last byte: a checkpoint that changed meanwhile (a
+     * trainer saving into it) may have given slices of two saves. Its vote
+     * at B then fails, so no rank commits. */
+    if (root) {
+        refit_status ist = rf_ckpt_check_unchanged(ctx->ckpt);
+        if (ist != REFIT_OK) st = ist;
+    }
+    if (ctx->opt.verify) { /* before the vote: a slice that differs fails the reload everywhere */
+        refit_status vst = rf_verify_finish(ctx);
+        if (st == REFIT_OK) st = vst;
+    }
     /* process_weights_after_loading over every param: a no-op for those
      * already quantized as their last bucket landed. */
     for (size_t i = 0; i < ctx->snap->n_params && st == REFIT_OK; i++) st = quantize_param(ctx, i);

@@ -138,6 +138,13 @@ typedef struct refit_options {
      * Every refit call sets it current while it works and puts the caller's
      * current device back before returning. Ignored on the host backend. */
     int device;
+    /* ---- integrity (issue 14) --------------------------------------------
+     * Nonzero: every reload checks that what each rank received is what
+     * rank 0 sent (a digest per param slice, compared before the vote; a
+     * mismatch fails the reload naming the param and rank). Every rank
+     * must pass the same value (checked at create). refit run --verify,
+     * REFIT_VERIFY. Default 0. */
+    int verify;
 } refit_options;
 
 /* Fills *opt with the defaults of the fields `struct_size` bytes hold and
@@ -248,6 +255,24 @@ typedef void (*refit_progress_fn)(const refit_progress *p, void *user);
  * plus once when bytes_done reaches bytes_total. fn must return quickly and
  * must not call refit. fn NULL turns it off. */
 REFIT_API void refit_set_progress(refit_ctx *ctx, refit_progress_fn fn, void *user);
+
+/* ---- integrity (issue 14): digests of the committed weights -----------
+ * refit_param_digest: the digest of this rank's committed (live) bytes of
+ * one param: the param named `name`, or, when name is NULL, param number
+ * `index` (0-based, in snapshot order; *name_out, when not NULL, gets its
+ * name, valid for the context's life). Local, not collective: each rank
+ * digests its own slice, in host memory (host backend, libxxhash) or on
+ * the GPU (cuda backend, the XXH64-tree kernels; waits for them). The
+ * value is param_digest(D, S) of kernels/digest.h: D the digest of the
+ * param's data bytes (fp8, or bf16 when not quantized), S that of its
+ * float32 scales (the digest of no bytes without scales), exactly the
+ * bytes of the param's tensors in a refit_dump file, so an engine or a
+ * trainer can check weights against its own copy. Call it between loads,
+ * from the thread that loads. REFIT_ERR_STATE before the first commit or
+ * after a failed in-place reload, REFIT_ERR_INVALID_ARG for an unknown name
+ * or an index past the last param. */
+REFIT_API refit_status refit_param_digest(refit_ctx *ctx, size_t index, const char *name, const char **name_out,
+                                          uint64_t *out);
 
 #ifdef __cplusplus
 }

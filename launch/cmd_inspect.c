@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "rf_fileio.h"
 #include "options.h"
+#include "refit_tool.h"
 #include "snapshot.h"
 #include "units.h"
 
@@ -130,29 +131,21 @@ static bool access_snapshot(const char *dir) {
     return stat(path, &sb) == 0;
 }
 
+/* The ranks side by side, then the verdict of the dump's manifest
+ * (rf_dump_verify: complete, incomplete or mixed, its last line). */
 static int inspect_dump(const char *dir, char **names, size_t n) {
-    int world = 0;
-    sscanf(names[0], "rank-%*5d-of-%5d", &world);
+    int world = 0, bad = 0;
+    if (n) sscanf(names[0], "rank-%*5d-of-%5d", &world);
     printf("%s: refit dump, %zu rank file%s (world %d)%s\n", dir, n, n == 1 ? "" : "s", world,
            access_snapshot(dir) ? ", snapshot.refit present" : "");
     printf("%6s %8s %11s  %-11s %8s %10s  %s\n", "rank", "tp_rank", "generation", "scheme", "tensors", "bytes", "file");
-    long long lo = -1, hi = -1;
-    int bad = 0;
     char scheme[64];
-    for (size_t i = 0; i < n; i++) {
-        long long g = dump_row(dir, names[i], scheme, sizeof scheme);
-        if (g < 0) {
-            bad++;
-            continue;
-        }
-        if (lo < 0 || g < lo) lo = g;
-        if (g > hi) hi = g;
-    }
-    if (lo != hi) printf("refit inspect: warning: mixed generations %lld..%lld: the ranks do not hold one model\n", lo, hi);
-    if ((int)n != world) printf("refit inspect: warning: %zu rank files for a world of %d\n", n, world);
-    return bad || lo != hi || (int)n != world ? 1 : 0;
+    for (size_t i = 0; i < n; i++) bad |= dump_row(dir, names[i], scheme, sizeof scheme) < 0;
+    fflush(stdout);
+    return rf_dump_verify(dir, stdout) || bad ? 1 : 0;
 }
 
+/* A checkpoint (config.json), else a dump (rank files, its manifest or snapshot). */
 static int inspect_dir(const char *dir) {
     char path[4400];
     struct stat sb;
@@ -160,7 +153,9 @@ static int inspect_dir(const char *dir) {
     if (stat(path, &sb) == 0) return inspect_checkpoint(dir);
     size_t n;
     char **names = rank_files(dir, &n);
-    int rc = n ? inspect_dump(dir, names, n) : inspect_checkpoint(dir); /* neither: the checkpoint's error */
+    snprintf(path, sizeof path, "%s/refit-dump.json", dir);
+    bool dump = n || stat(path, &sb) == 0 || access_snapshot(dir);
+    int rc = dump ? inspect_dump(dir, names, n) : inspect_checkpoint(dir); /* neither: the checkpoint's error */
     for (size_t i = 0; names && i < n; i++) free(names[i]);
     free(names);
     return rc;

@@ -93,6 +93,7 @@ static refit_status parse_ctx_options(const rf_opts_t *o, refit_options *opt) {
     RF_CHECK(rf_opt_int(o, "bucket-mb", 1, 1 << 16, &v));
     opt->bucket_bytes = (uint64_t)v << 20;
     RF_CHECK(rf_opt_double(o, "timeout", 0.1, 1e6, &opt->timeout_s));
+    opt->verify = rf_opt_flag(o, "verify");
     opt->quant = rf_opt_str(o, "quant");
     /* the parser has checked every value against the option's choices */
     const char *b = rf_opt_str(o, "backend");

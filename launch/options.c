@@ -49,6 +49,8 @@ static const rf_opt_def_t table[] = {
      "checked writable on every rank before the first load"},
     {"report", "FILE", NULL, RUN, false, NULL,
      "write per rank, generation and phase times, bytes and floors as JSON; checked writable before the first load"},
+    {"verify", NULL, NULL, RUN, false, NULL,
+     "check every reload: each rank's received slices against rank 0's digests, before the vote"},
     {"timeout", "SECONDS", "60", RUN, false, NULL,
      "a load still running after SECONDS (a rank hung or died) ends the job with exit 124, "
      "each rank's phase on stderr and --dump written by the surviving ranks"},

@@ -3,6 +3,7 @@
  * every file and, with an index, that index and files agree exactly, so
  * later stages can trust names, dtypes, shapes and offsets. */
 #include "checkpoint.h"
+#include "rf_fileid.h"
 #include "rf_fileio.h"
 
 #include <dirent.h>
@@ -211,7 +212,71 @@ struct rf_ckpt {
     size_t count;
     ck_entry_t *all;    /* file order, then data-offset order */
     ck_entry_t *sorted; /* by tensor name */
+    /* identities at open, checked again after the last byte was read */
+    rf_file_id_t cfg_id, index_id;
+    bool has_index;
+    char **listing; /* the directory's entries, sorted */
+    size_t n_listing;
 };
+
+static void free_listing(char **names, size_t n) {
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The directory's entries but . and .., sorted: a save that adds or
+ * removes a file while a reload reads the directory shows up here. */
+static refit_status list_dir(const char *dir, char ***out, size_t *n_out) {
+    DIR *d = opendir(dir);
+    if (!d) return rf_error(REFIT_ERR_IO, "%s: opendir: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    refit_status st = REFIT_OK;
+    for (struct dirent *e; st == REFIT_OK && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (n == cap) {
+            char **grown = realloc(names, (cap = cap ? 2 * cap : 16) * sizeof *names);
+            if (!grown) {
+                st = rf_error(REFIT_ERR_NOMEM, "%s: out of memory listing the directory", dir);
+                break;
+            }
+            names = grown;
+        }
+        if (!(names[n] = strdup(e->d_name)))
+            st = rf_error(REFIT_ERR_NOMEM, "%s: out of memory listing the directory", dir);
+        else
+            n++;
+    }
+    (void)closedir(d); /* a directory opened for reading: nothing to lose */
+    if (st != REFIT_OK) {
+        free_listing(names, n);
+        return st;
+    }
+    qsort(names, n, sizeof *names, cmp_str);
+    *out = names;
+    *n_out = n;
+    return REFIT_OK;
+}
+
+/* REFIT_ERR_IO naming the first entry that appeared or went away. */
+static refit_status check_listing(const rf_ckpt_t *c) {
+    char **now = NULL;
+    size_t n = 0;
+    RF_CHECK(list_dir(c->dir, &now, &n));
+    size_t i = 0, j = 0;
+    while (i < c->n_listing && j < n && !strcmp(c->listing[i], now[j])) i++, j++;
+    refit_status st = REFIT_OK;
+    if (i < c->n_listing || j < n) {
+        bool gone = j == n || (i < c->n_listing && strcmp(c->listing[i], now[j]) < 0);
+        rf_err_clear(); /* the change is the cause of whatever failed while reading */
+        st = rf_error(REFIT_ERR_IO, "%s changed while it was read (%s %s)", c->dir,
+                      gone ? c->listing[i] : now[j], gone ? "went away" : "appeared");
+    }
+    free_listing(now, n);
+    return st;
+}
 
 void rf_ckpt_close(rf_ckpt_t *c) {
     if (!c) return;
@@ -223,6 +288,7 @@ void rf_ckpt_close(rf_ckpt_t *c) {
     }
     free(c->file_names);
     free(c->files);
+    free_listing(c->listing, c->n_listing);
     free(c->dir);
     free(c);
 }
@@ -317,15 +383,20 @@ refit_status rf_ckpt_open(const char *dir, rf_ckpt_t **out) {
     /* "ckpt/" and "ckpt" name the same directory; keep messages clean. */
     for (size_t l = strlen(c->dir); l > 1 && c->dir[l - 1] == '/'; l--) c->dir[l - 1] = '\0';
 
+    RF_CHECK_GOTO(list_dir(c->dir, &c->listing, &c->n_listing), fail);
     if (!(path = join(c->dir, "config.json"))) goto nomem;
-    RF_CHECK_GOTO(rf_cfg_load(path, &c->cfg), fail);
+    size_t len = 0;
+    RF_CHECK_GOTO(rf_read_small_id(path, RF_CFG_MAX_FILE, &text, &len, &c->cfg_id), fail);
+    RF_CHECK_GOTO(rf_cfg_parse(text, len, path, &c->cfg), fail);
+    free(text);
+    text = NULL;
     free(path);
 
     if (!(path = join(c->dir, INDEX_NAME))) goto nomem;
     struct stat sb;
     if (stat(path, &sb) == 0) {
-        size_t len = 0;
-        RF_CHECK_GOTO(rf_read_small(path, INDEX_MAX_FILE, &text, &len), fail);
+        c->has_index = true;
+        RF_CHECK_GOTO(rf_read_small_id(path, INDEX_MAX_FILE, &text, &len, &c->index_id), fail);
         RF_CHECK_GOTO(rf_index_parse(text, len, path, &ix), fail);
         c->files = calloc(ix->n_files, sizeof *c->files);
         c->file_names = calloc(ix->n_files, sizeof *c->file_names);
@@ -360,6 +431,20 @@ fail:
     free(path);
     rf_ckpt_close(c);
     return st;
+}
+
+refit_status rf_ckpt_check_unchanged(const rf_ckpt_t *c) {
+    char *path = join(c->dir, "config.json");
+    if (!path) return rf_error(REFIT_ERR_NOMEM, "%s: out of memory", c->dir);
+    refit_status st = rf_file_id_check(path, -1, &c->cfg_id);
+    free(path);
+    if (st == REFIT_OK && c->has_index) {
+        if (!(path = join(c->dir, INDEX_NAME))) return rf_error(REFIT_ERR_NOMEM, "%s: out of memory", c->dir);
+        st = rf_file_id_check(path, -1, &c->index_id);
+        free(path);
+    }
+    for (size_t i = 0; i < c->n_files && st == REFIT_OK; i++) st = rf_st_check_unchanged(c->files[i]);
+    return st == REFIT_OK ? check_listing(c) : st;
 }
 
 const char *rf_ckpt_dir(const rf_ckpt_t *c) { return c->dir; }

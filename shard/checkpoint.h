@@ -1,6 +1,9 @@
 /* A Hugging Face checkpoint directory: config.json plus either
  * model.safetensors or model.safetensors.index.json and the files it names.
- * All files are mapped and validated on open. */
+ * All files are validated on open (headers read with pread, never mapped);
+ * the identity of every file and the directory's listing are recorded then,
+ * so rf_ckpt_check_unchanged can tell a checkpoint that changed while it
+ * was read (a trainer saving into the same directory). */
 #ifndef RF_CHECKPOINT_H
 #define RF_CHECKPOINT_H
 
@@ -13,6 +16,11 @@ typedef struct rf_ckpt rf_ckpt_t;
 
 refit_status rf_ckpt_open(const char *dir, rf_ckpt_t **out);
 void rf_ckpt_close(rf_ckpt_t *c);
+/* After the last byte was read: REFIT_ERR_IO "FILE changed while it was
+ * read (what changed)" when config.json, the index, a safetensors file (by
+ * name or open descriptor) or the directory's listing is not what it was
+ * at open. Replaces any earlier error message: the change explains it. */
+refit_status rf_ckpt_check_unchanged(const rf_ckpt_t *c);
 
 const char *rf_ckpt_dir(const rf_ckpt_t *c);
 const rf_model_config_t *rf_ckpt_config(const rf_ckpt_t *c);

@@ -13,7 +13,6 @@
 
 #define CFG_MAX_COUNT (1ll << 24) /* heads, layers */
 #define CFG_MAX_SIZE (1ll << 31)  /* hidden, head_dim, intermediate, vocab */
-#define CFG_MAX_FILE (64u << 20)  /* a config.json is a few KiB; refuse huge inputs */
 
 static const struct {
     const char *name;
@@ -197,7 +196,7 @@ refit_status rf_cfg_load(const char *path, rf_model_config_t *out) {
     if (!path || !out) return rf_error(REFIT_ERR_INVALID_ARG, "rf_cfg_load: NULL argument");
     char *buf = NULL;
     size_t len = 0;
-    RF_CHECK(rf_read_small(path, CFG_MAX_FILE, &buf, &len));
+    RF_CHECK(rf_read_small(path, RF_CFG_MAX_FILE, &buf, &len));
     refit_status st = rf_cfg_parse(buf, len, path, out);
     free(buf);
     return st;

@@ -60,6 +60,7 @@ bool rf_cfg_layer_is_moe(const rf_model_config_t *c, int64_t l);
  * the field. */
 refit_status rf_cfg_parse(const char *json, size_t len, const char *label, rf_model_config_t *out);
 refit_status rf_cfg_load(const char *path, rf_model_config_t *out);
+#define RF_CFG_MAX_FILE (64u << 20) /* a config.json is a few KiB; refuse huge inputs */
 
 typedef enum {
     RF_LAYOUT_REPLICATED, /* whole tensor on every rank */

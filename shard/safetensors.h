@@ -1,4 +1,4 @@
-/* safetensors files (SPEC §6): a validating reader over mmap
+/* safetensors files (SPEC §6): a validating reader (pread, never a mapping)
  * (safetensors_read.c) and a writer (safetensors_write.c).
  * Every error names the file and, where it applies, the byte offset. */
 #ifndef RF_SAFETENSORS_H
@@ -37,7 +37,11 @@ typedef struct {
 
 typedef struct rf_st_file rf_st_file_t;
 
-/* Maps and validates a whole file (every rule of SPEC §6). */
+/* Opens and validates a file (every rule of SPEC §6) without mapping it:
+ * the header is read with pread, the data stays in the file (rf_st_read,
+ * rf_st_fd), so a writer truncating the file gives a short read, never a
+ * SIGBUS. Anything but a regular file is refused by name without blocking
+ * ("PATH: not a regular file (fifo)"). The file's identity is recorded. */
 refit_status rf_st_open(const char *path, rf_st_file_t **out);
 /* Validates a file image held in memory; `buf` is borrowed and must outlive
  * the object. `label` names it in errors. Used by rf_st_open and the fuzzer. */
@@ -49,7 +53,17 @@ size_t rf_st_count(const rf_st_file_t *f);
 /* Tensors in data-offset order. */
 const rf_st_tensor_t *rf_st_at(const rf_st_file_t *f, size_t i);
 const rf_st_tensor_t *rf_st_find(const rf_st_file_t *f, const char *name); /* NULL if absent */
+/* Tensor bytes of an image parsed from memory (rf_st_parse); NULL for a
+ * file opened with rf_st_open, whose bytes are read with rf_st_read. */
 const uint8_t *rf_st_data(const rf_st_file_t *f, const rf_st_tensor_t *t);
+/* n bytes of tensor t from byte off of its data into dst (pread for a file;
+ * REFIT_ERR_IO naming the file when it shrank or the read failed). */
+refit_status rf_st_read(const rf_st_file_t *f, const rf_st_tensor_t *t, uint64_t off, uint64_t n, void *dst);
+/* The open file of rf_st_open (-1 for an image in memory). */
+int rf_st_fd(const rf_st_file_t *f);
+/* REFIT_ERR_IO "PATH changed while it was read (...)" when the file, by
+ * descriptor or by name, is no longer the one opened (rf_fileid.h). */
+refit_status rf_st_check_unchanged(const rf_st_file_t *f);
 uint64_t rf_st_data_start(const rf_st_file_t *f); /* file offset of the data buffer (8 + N) */
 const char *rf_st_meta(const rf_st_file_t *f, const char *key); /* __metadata__ value or NULL */
 size_t rf_st_meta_count(const rf_st_file_t *f);

@@ -1,10 +1,11 @@
-/* safetensors reader (validating, over a borrowed or mmap'd image) and the
+/* safetensors reader (validating; a file by pread, or an image in memory) and the
  * dtype table; the writer is safetensors_write.c.
  *
  * The reader never trusts the file: every offset is checked against the
  * image length with overflow-checked arithmetic before any pointer into the
  * data buffer is formed, so a fuzzed image can at worst produce an error. */
 #include "safetensors.h"
+#include "rf_fileid.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,10 +67,10 @@ const char *rf_st_shape_str(char *buf, size_t cap, int ndim, const uint64_t *sha
 
 struct rf_st_file {
     char *label;
-    const uint8_t *image; /* whole file image */
-    size_t image_len;
-    void *map;            /* non-NULL when we own an mmap of image */
-    size_t map_len;
+    const uint8_t *image; /* whole file image when parsed from memory; NULL for a file */
+    uint64_t image_len;   /* bytes of the image or the file */
+    int fd;               /* the open file (rf_st_open), -1 for an image in memory */
+    rf_file_id_t id;      /* the file's identity at open */
     uint64_t data_start;  /* 8 + N */
     size_t count;
     rf_st_tensor_t *tensors; /* data-offset order */
@@ -91,7 +91,7 @@ void rf_st_close(rf_st_file_t *f) {
     free(f->names);
     free(f->by_name);
     free(f->tensors);
-    if (f->map) (void)munmap(f->map, f->map_len); /* a read-only mapping: nothing to lose */
+    if (f->fd >= 0) (void)close(f->fd); /* read-only: nothing is lost if close reports an error */
     free(f->label);
     free(f);
 }
@@ -271,7 +271,7 @@ static refit_status check_tiling(const rf_st_file_t *f, uint64_t buf_len) {
             return rf_error(REFIT_ERR_FORMAT,
                             "%s: byte %" PRIu64 ": tensor %s: data_offsets [%" PRIu64 ",%" PRIu64
                             ") run past the end of the file (data buffer has %" PRIu64
-                            " bytes, file %zu)",
+                            " bytes, file %" PRIu64 ")",
                             f->label, f->data_start + t->begin, t->name, t->begin, t->end, buf_len,
                             f->image_len);
         pos = t->end;
@@ -279,23 +279,18 @@ static refit_status check_tiling(const rf_st_file_t *f, uint64_t buf_len) {
     }
     if (pos != buf_len)
         return rf_error(REFIT_ERR_FORMAT,
-                        "%s: data buffer ends at byte %" PRIu64 " but file has %zu bytes",
+                        "%s: data buffer ends at byte %" PRIu64 " but file has %" PRIu64 " bytes",
                         f->label, f->data_start + pos, f->image_len);
     return REFIT_OK;
 }
 
-refit_status rf_st_parse(const void *buf, size_t len, const char *label, rf_st_file_t **out) {
-    refit_status st = REFIT_OK;
-    json_t *hdr = NULL;
-    if (!label) label = "(memory)";
-    if (!out || (!buf && len))
-        return rf_error(REFIT_ERR_INVALID_ARG, "%s: rf_st_parse: NULL argument", label);
-    const uint8_t *p = buf;
-
-    if (len < 8)
+/* The header length N from the first 8 bytes (`avail` of them present) of
+ * a file or image of `len` bytes, checked against SPEC §6's limits. */
+static refit_status header_len(const uint8_t *p, size_t avail, uint64_t len, const char *label, uint64_t *out) {
+    if (avail < 8)
         return rf_error(REFIT_ERR_FORMAT,
-                        "%s: byte 0: file has %zu bytes, too short for the 8-byte header length",
-                        label, len);
+                        "%s: byte 0: file has %" PRIu64 " bytes, too short for the 8-byte header length", label,
+                        len);
     if (p[0] == '{') /* a JSON file (config.json, an index) given as safetensors */
         return rf_error(REFIT_ERR_FORMAT, "%s: not a safetensors file (it starts with '{')", label);
     uint64_t n = 0;
@@ -306,36 +301,45 @@ refit_status rf_st_parse(const void *buf, size_t len, const char *label, rf_st_f
     if (8 + n > len)
         return rf_error(REFIT_ERR_FORMAT,
                         "%s: byte 0: header length %" PRIu64
-                        " runs past the end of the file (needs %" PRIu64 " bytes, file has %zu)",
+                        " runs past the end of the file (needs %" PRIu64 " bytes, file has %" PRIu64 ")",
                         label, n, 8 + n, len);
-    if (n == 0 || p[8] != '{')
-        return rf_error(REFIT_ERR_FORMAT, "%s: byte 8: header does not start with '{'", label);
+    *out = n;
+    return REFIT_OK;
+}
 
+/* Validates the n header bytes `hdr` of a file or image of `len` bytes
+ * into a new file object (no image, fd -1). */
+static refit_status parse_header(const uint8_t *hdr, uint64_t n, uint64_t len, const char *label,
+                                 rf_st_file_t **out) {
+    refit_status st = REFIT_OK;
+    json_t *root = NULL;
+    if (n == 0 || hdr[0] != '{')
+        return rf_error(REFIT_ERR_FORMAT, "%s: byte 8: header does not start with '{'", label);
     rf_st_file_t *f = calloc(1, sizeof *f);
     if (!f || !(f->label = strdup(label))) {
-        st = rf_error(REFIT_ERR_NOMEM, "%s: out of memory", label);
-        goto fail;
+        free(f);
+        return rf_error(REFIT_ERR_NOMEM, "%s: out of memory", label);
     }
-    f->image = p;
+    f->fd = -1;
     f->image_len = len;
     f->data_start = 8 + n;
 
     json_error_t jerr;
     /* jansson validates UTF-8, rejects trailing garbage (JSON whitespace,
      * i.e. the space padding, is allowed) and duplicate names. */
-    hdr = json_loadb((const char *)p + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
-    if (!hdr) {
+    root = json_loadb((const char *)hdr, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
         st = rf_error(REFIT_ERR_FORMAT, "%s: byte %" PRIu64 ": invalid header JSON: %s", label,
                       8 + (uint64_t)(jerr.position > 0 ? jerr.position : 0), jerr.text);
         goto fail;
     }
-    if (!json_is_object(hdr)) { /* cannot happen after '{', kept for safety */
+    if (!json_is_object(root)) { /* cannot happen after '{', kept for safety */
         st = rf_error(REFIT_ERR_FORMAT, "%s: byte 8: header is not a JSON object", label);
         goto fail;
     }
-    RF_CHECK_GOTO(parse_tensors(f, hdr), fail);
-    json_decref(hdr);
-    hdr = NULL;
+    RF_CHECK_GOTO(parse_tensors(f, root), fail);
+    json_decref(root);
+    root = NULL;
 
     qsort(f->tensors, f->count, sizeof *f->tensors, cmp_offsets);
     RF_CHECK_GOTO(check_tiling(f, len - f->data_start), fail);
@@ -349,55 +353,81 @@ refit_status rf_st_parse(const void *buf, size_t len, const char *label, rf_st_f
     return REFIT_OK;
 
 fail:
-    json_decref(hdr);
+    json_decref(root);
     rf_st_close(f);
     return st;
 }
 
+refit_status rf_st_parse(const void *buf, size_t len, const char *label, rf_st_file_t **out) {
+    if (!label) label = "(memory)";
+    if (!out || (!buf && len))
+        return rf_error(REFIT_ERR_INVALID_ARG, "%s: rf_st_parse: NULL argument", label);
+    const uint8_t *p = buf;
+    uint64_t n = 0;
+    RF_CHECK(header_len(p, len, len, label, &n));
+    RF_CHECK(parse_header(p + 8, n, len, label, out));
+    (*out)->image = p;
+    return REFIT_OK;
+}
+
+/* n bytes at file offset `off` into dst; a short read means the file
+ * shrank under us (a writer truncated it), told apart from an I/O error. */
+static refit_status pread_all(int fd, const char *label, void *dst, uint64_t n, uint64_t off) {
+    uint8_t *d = dst;
+    while (n > 0) {
+        ssize_t got = pread(fd, d, n, (off_t)off);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0)
+            return rf_error(REFIT_ERR_IO, "%s: read of %" PRIu64 " bytes at byte %" PRIu64 ": %s", label, n, off,
+                            got < 0 ? strerror(errno) : "file shrank while it was read");
+        d += got;
+        off += (uint64_t)got;
+        n -= (uint64_t)got;
+    }
+    return REFIT_OK;
+}
+
+/* The file is never mapped: the header is read with pread and the data
+ * stays in the file (rf_st_read, or the caller's pread on rf_st_fd), so a
+ * writer truncating it makes a read come up short instead of a SIGBUS. */
 refit_status rf_st_open(const char *path, rf_st_file_t **out) {
-    refit_status st = REFIT_OK;
-    void *map = NULL;
-    size_t size = 0;
-    rf_st_file_t *f = NULL;
+    int fd = -1;
+    rf_file_id_t id;
+    uint8_t first[8];
+    uint8_t *hdr = NULL;
+    uint64_t n = 0;
     if (!path || !out) return rf_error(REFIT_ERR_INVALID_ARG, "rf_st_open: NULL argument");
+    RF_CHECK(rf_open_regular(path, &fd, &id));
+    refit_status st = id.size < 8 ? REFIT_OK : pread_all(fd, path, first, 8, 0);
+    if (st == REFIT_OK) st = header_len(first, id.size < 8 ? (size_t)id.size : 8, id.size, path, &n);
+    if (st == REFIT_OK && !(hdr = malloc(n ? n : 1))) st = rf_error(REFIT_ERR_NOMEM, "%s: out of memory", path);
+    if (st == REFIT_OK) st = pread_all(fd, path, hdr, n, 8);
+    if (st == REFIT_OK) st = parse_header(hdr, n, id.size, path, out);
+    free(hdr);
+    if (st != REFIT_OK) {
+        (void)close(fd); /* read-only: nothing to lose */
+        return st;
+    }
+    (*out)->fd = fd;
+    (*out)->id = id;
+    return REFIT_OK;
+}
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return rf_error(REFIT_ERR_IO, "%s: open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        st = rf_error(REFIT_ERR_IO, "%s: fstat: %s", path, strerror(errno));
-        goto out_fd;
+refit_status rf_st_read(const rf_st_file_t *f, const rf_st_tensor_t *t, uint64_t off, uint64_t n, void *dst) {
+    if (off > t->end - t->begin || n > t->end - t->begin - off)
+        return rf_error(REFIT_ERR_INVALID_ARG, "%s: tensor %s: read of %" PRIu64 " bytes at %" PRIu64
+                        " past its %" PRIu64 " bytes", f->label, t->name, n, off, t->end - t->begin);
+    if (f->image) {
+        memcpy(dst, f->image + f->data_start + t->begin + off, n);
+        return REFIT_OK;
     }
-    if (!S_ISREG(sb.st_mode)) {
-        st = rf_error(REFIT_ERR_IO, "%s: not a regular file", path);
-        goto out_fd;
-    }
-    if ((uint64_t)sb.st_size > SIZE_MAX) {
-        st = rf_error(REFIT_ERR_IO, "%s: file of %lld bytes too large to map", path,
-                      (long long)sb.st_size);
-        goto out_fd;
-    }
-    size = (size_t)sb.st_size;
-    /* mmap of length 0 fails; an empty file is simply too short to parse. */
-    if (size > 0) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            map = NULL;
-            st = rf_error(REFIT_ERR_IO, "%s: mmap of %zu bytes: %s", path, size, strerror(errno));
-            goto out_fd;
-        }
-    }
-    RF_CHECK_GOTO(rf_st_parse(map, size, path, &f), out_map);
-    f->map = map; /* the file object now owns the mapping */
-    f->map_len = size;
-    map = NULL;
-    *out = f;
+    return pread_all(f->fd, f->label, dst, n, f->data_start + t->begin + off);
+}
 
-out_map:
-    if (map) (void)munmap(map, size); /* after a failure already reported */
-out_fd:
-    (void)close(fd); /* read-only, and the mapping stays valid after close: nothing to lose */
-    return st;
+int rf_st_fd(const rf_st_file_t *f) { return f->fd; }
+
+refit_status rf_st_check_unchanged(const rf_st_file_t *f) {
+    return f->fd < 0 ? REFIT_OK : rf_file_id_check(f->label, f->fd, &f->id);
 }
 
 const char *rf_st_label(const rf_st_file_t *f) { return f->label; }
@@ -424,7 +454,7 @@ const rf_st_tensor_t *rf_st_find(const rf_st_file_t *f, const char *name) {
 
 const uint8_t *rf_st_data(const rf_st_file_t *f, const rf_st_tensor_t *t) {
     /* In range by construction: check_tiling proved data_start + end <= image_len. */
-    return f->image + f->data_start + t->begin;
+    return f->image ? f->image + f->data_start + t->begin : NULL;
 }
 
 uint64_t rf_st_data_start(const rf_st_file_t *f) { return f->data_start; }

@@ -8,38 +8,18 @@
 #include "source.h"
 
 void rf_sources_close(rf_sources_t *s) {
-    for (size_t i = 0; i < s->n_fds; i++)
-        if (s->fds[i] >= 0) (void)close(s->fds[i]); /* read-only: nothing is lost if close reports an error */
-    free(s->fds);
     free(s->src);
     free(s->slots);
     *s = (rf_sources_t){0};
 }
 
-/* A read-only descriptor for file f, opened once per table. */
-static refit_status file_fd(rf_sources_t *s, const rf_st_file_t *f, const rf_st_file_t **seen, int *fd) {
-    for (size_t i = 0; i < s->n_fds; i++)
-        if (seen[i] == f) {
-            *fd = s->fds[i];
-            return REFIT_OK;
-        }
-    int d = open(rf_st_label(f), O_RDONLY | O_CLOEXEC);
-    if (d < 0) return rf_error(REFIT_ERR_IO, "%s: open: %s", rf_st_label(f), strerror(errno));
-    seen[s->n_fds] = f;
-    s->fds[s->n_fds++] = d;
-    *fd = d;
-    return REFIT_OK;
-}
-
 refit_status rf_sources_open(const rf_ckpt_t *c, const rf_param_t *params, size_t n, rf_sources_t *out) {
     rf_sources_t s = {0};
-    size_t nf = rf_ckpt_count(c), n_slots = 0;
+    size_t n_slots = 0;
     for (size_t i = 0; i < n; i++) n_slots += (size_t)rf_param_n_sources(&params[i]);
-    const rf_st_file_t **seen = calloc(nf ? nf : 1, sizeof *seen);
-    s.fds = calloc(nf ? nf : 1, sizeof *s.fds);
     s.src = calloc(n ? n : 1, sizeof *s.src);
     s.slots = calloc(n_slots ? n_slots : 1, sizeof *s.slots);
-    refit_status st = seen && s.fds && s.src && s.slots ? REFIT_OK : rf_error(REFIT_ERR_NOMEM, "source table");
+    refit_status st = s.src && s.slots ? REFIT_OK : rf_error(REFIT_ERR_NOMEM, "source table");
     rf_src_t *next = s.slots;
     for (size_t i = 0; i < n && st == REFIT_OK; i++) {
         const rf_param_t *p = &params[i];
@@ -48,14 +28,15 @@ refit_status rf_sources_open(const rf_ckpt_t *c, const rf_param_t *params, size_
             rf_part_t part;
             const rf_st_file_t *f;
             const rf_st_tensor_t *t;
-            int fd = -1;
             st = rf_param_source(p, k, &part);
             if (st == REFIT_OK) st = rf_ckpt_find(c, part.src, &f, &t);
-            if (st == REFIT_OK) st = file_fd(&s, f, seen, &fd);
-            if (st == REFIT_OK) *next = (rf_src_t){.ptr = rf_st_data(f, t), .fd = fd, .off = rf_st_data_start(f) + t->begin};
+            /* the checkpoint's own descriptor: the very file whose header was
+             * read and whose identity is checked after the last byte */
+            if (st == REFIT_OK)
+                *next = (rf_src_t){.ptr = rf_st_data(f, t), .fd = rf_st_fd(f), .off = rf_st_data_start(f) + t->begin,
+                                   .file = rf_st_label(f)};
         }
     }
-    free(seen);
     if (st != REFIT_OK) {
         rf_sources_close(&s);
         return st;
@@ -66,15 +47,17 @@ refit_status rf_sources_open(const rf_ckpt_t *c, const rf_param_t *params, size_
 
 /* A run of `bytes` source bytes of part `part` from byte `at`, to dst. */
 static refit_status copy_run(const rf_src_t *src, uint64_t at, uint64_t bytes, bool use_pread, uint8_t *dst) {
-    if (!use_pread) {
+    if (src->ptr && !use_pread) {
         memcpy(dst, src->ptr + at, bytes);
         return REFIT_OK;
     }
     while (bytes > 0) {
         ssize_t got = pread(src->fd, dst, bytes, (off_t)(src->off + at));
+        if (got < 0 && errno == EINTR) continue;
         if (got <= 0)
-            return rf_error(REFIT_ERR_IO, "read of %llu bytes at file offset %llu: %s", (unsigned long long)bytes,
-                            (unsigned long long)(src->off + at), got < 0 ? strerror(errno) : "file shrank");
+            return rf_error(REFIT_ERR_IO, "%s: read of %llu bytes at byte %llu: %s", src->file ? src->file : "?",
+                            (unsigned long long)bytes, (unsigned long long)(src->off + at),
+                            got < 0 ? strerror(errno) : "file shrank while it was read");
         dst += got;
         at += (uint64_t)got;
         bytes -= (uint64_t)got;

@@ -38,6 +38,10 @@ typedef struct {
     void *user;
     /* after each bucket: this rank's bytes so far and of the whole transfer */
     void (*progress)(void *user, uint64_t done, uint64_t total);
+    /* rank 0, optional (NULL: none): bucket k of group `group`'s stream is
+     * packed at `bucket` (host memory) and about to be sent; --verify
+     * digests each param's slice from it, in stream order */
+    void (*packed)(void *user, int group, size_t k, const uint8_t *bucket);
     /* rf_now() time by which the load must be over (0: none): a backend
      * that polls gives up there with REFIT_ERR_TIMEOUT rather than waiting
      * forever */
@@ -76,6 +80,14 @@ typedef struct rf_backend_ops {
     double (*quant_seconds)(rf_backend_t *b);
     /* Frees the state and the rf_backend_t itself. */
     void (*destroy)(rf_backend_t *b);
+    /* Enqueues digest (kernels/digest.h) of `bytes` bytes of backend memory
+     * at ptr into result slot `slot`, ordered after the work already issued
+     * on that memory (cuda: on the compute stream, after the unpack, before
+     * the quantization that reads the same staging buffer). */
+    refit_status (*digest)(rf_backend_t *b, size_t slot, const void *ptr, uint64_t bytes);
+    /* Waits for every digest() and copies slots [0, n) to out; a slot no
+     * digest() wrote since the last collect holds 0. */
+    refit_status (*digest_collect)(rf_backend_t *b, uint64_t *out, size_t n);
     /* Optional (NULL: nothing to do). Called once, from the watchdog thread,
      * when a load outlived its timeout, while the main thread may be blocked
      * in this backend: makes its blocked calls return (cuda: ncclCommAbort on

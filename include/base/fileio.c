@@ -7,30 +7,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rf_fileid.h"
 #include "rf_fileio.h"
 
 /* Reads a whole small file into a malloc'd buffer. */
 refit_status rf_read_small(const char *path, size_t limit, char **buf_out, size_t *len_out) {
+    rf_file_id_t id;
+    return rf_read_small_id(path, limit, buf_out, len_out, &id);
+}
+
+refit_status rf_read_small_id(const char *path, size_t limit, char **buf_out, size_t *len_out, rf_file_id_t *id) {
     refit_status st = REFIT_OK;
     char *buf = NULL;
     size_t got = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return rf_error(REFIT_ERR_IO, "%s: open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        st = rf_error(REFIT_ERR_IO, "%s: fstat: %s", path, strerror(errno));
+    int fd = -1;
+    RF_CHECK(rf_open_regular(path, &fd, id)); /* a FIFO is refused by name, never read */
+    if (id->size > limit) {
+        st = rf_error(REFIT_ERR_FORMAT, "%s: %llu bytes exceeds limit %zu", path, (unsigned long long)id->size,
+                      limit);
         goto out;
     }
-    if (!S_ISREG(sb.st_mode)) {
-        st = rf_error(REFIT_ERR_IO, "%s: not a regular file", path);
-        goto out;
-    }
-    if ((uint64_t)sb.st_size > limit) {
-        st = rf_error(REFIT_ERR_FORMAT, "%s: %lld bytes exceeds limit %zu", path,
-                      (long long)sb.st_size, limit);
-        goto out;
-    }
-    size_t size = (size_t)sb.st_size;
+    size_t size = (size_t)id->size;
     if (!(buf = malloc(size ? size : 1))) {
         st = rf_error(REFIT_ERR_NOMEM, "%s: out of memory", path);
         goto out;

@@ -37,6 +37,8 @@ typedef enum {
       "log to this file instead of stderr; %h = host name, %p = process id (as NCCL_DEBUG_FILE)")          \
     X(FAULT, "REFIT_FAULT", RF_SETTING_STRING, "", NULL, 0, 0,                                              \
       "tests only: inject a fault, RANK:PHASE:KIND[:GEN] (docs/faults.md)")                                 \
+    X(FAULT_RESUME, "REFIT_FAULT_RESUME", RF_SETTING_STRING, "", NULL, 0, 0,                                \
+      "tests only: with REFIT_FAULT kind pause, the file whose existence lets the paused rank go on")       \
     X(NODE_ID, "REFIT_NODE_ID", RF_SETTING_STRING, "", NULL, 0, 0,                                          \
       "ranks with the same id form one node (empty: ranks with the same host name)")                       \
     X(XFER_TOPO, "REFIT_XFER_TOPO", RF_SETTING_CHOICE, "node", "node|flat", 0, 0,                           \

@@ -151,10 +151,11 @@ row_inspect() {
     pass "dump: a row per rank (rank, tp_rank, generation, scheme, tensors, bytes)"
   else fail "dump rows"; cat "$WORK/out"; fi
   cp "$WORK/d0/rank-00001-of-00002.safetensors" "$WORK/d1/"
-  expect_line "mixed generations flagged" 1 \
-    "refit inspect: warning: mixed generations 0..1: the ranks do not hold one model" "$REFIT" inspect "$WORK/d1"
+  expect_line "mixed generations flagged" 1 "$WORK/d1: mixed" "$REFIT" inspect "$WORK/d1"
+  grep -qE '^ +1 +1 +0  fp8-row ' "$WORK/out" && pass "the swapped rank's row shows its generation and scheme" ||
+    { fail "swapped rank row"; cat "$WORK/out"; }
   rm "$WORK/d0/rank-00001-of-00002.safetensors"
-  expect_line "missing rank flagged" 1 "refit inspect: warning: 1 rank files for a world of 2" "$REFIT" inspect "$WORK/d0"
+  expect_line "missing rank flagged" 1 "$WORK/d0: incomplete" "$REFIT" inspect "$WORK/d0"
 }
 
 row_log() {

@@ -137,8 +137,9 @@ static void test_single(void) {
     rf_ckpt_at(c, 1, &f, &t);
     CHECK(t && !strcmp(t->name, "model.norm.weight"));
     CHECK(f && !strcmp(rf_st_label(f), fmt("%s/model.safetensors", dir)));
+    float v[2] = {0, 0};
     CHECK(rf_ckpt_find(c, "model.norm.weight", &f, &t) == REFIT_OK && t &&
-          ((const float *)rf_st_data(f, t))[1] == -1.0f);
+          rf_st_read(f, t, 0, sizeof v, v) == REFIT_OK && v[1] == -1.0f);
     f = NULL;
     t = NULL;
     EXPECT_ERR(rf_ckpt_find(c, "lm_head.weight", &f, &t), REFIT_ERR_MISMATCH,
@@ -171,8 +172,9 @@ static void test_sharded(void) {
         CHECK(!strcmp(t->name, order[i]));
     }
     CHECK(rf_ckpt_find(c, "model.layers.0.input_layernorm.weight", &f, &t) == REFIT_OK);
+    float v0 = 0;
     CHECK(strstr(rf_st_label(f), "model-00002-of-00002.safetensors") &&
-          ((const float *)rf_st_data(f, t))[0] == 1.0f);
+          rf_st_read(f, t, 0, sizeof v0, &v0) == REFIT_OK && v0 == 1.0f);
     rf_ckpt_close(c);
 out:
     free(dir);
@@ -395,8 +397,8 @@ static void test_many(void) {
                 failures++;
                 break;
             }
-            const uint8_t *d = rf_st_data(f, t);
-            CHECK((d[0] | d[1] << 8) == k);
+            uint8_t d[2] = {0, 0};
+            CHECK(rf_st_read(f, t, 0, 2, d) == REFIT_OK && (d[0] | d[1] << 8) == k);
             CHECK(strstr(rf_st_label(f), fmt("/f%d.safetensors", k % MANY_FILES)));
         }
         rf_ckpt_close(c);

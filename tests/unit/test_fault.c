@@ -42,7 +42,8 @@ static void test_parse_bad(void) {
     const char *bad[] = {"1",          "1:open",          "x:open:error",     "-1:open:error", "1:opn:error",
                          "1:open:boom", "1:open:error:-1", "1:open:error:1:2", "1::error",      ":open:error",
                          "1:open:error:", "1:OPEN:error",  "+1:open:error",    "1:open:error:x", "99999999999:open:error",
-                         "1:open:nomem", "1:transfer:nomem"}; /* nomem: restore only */
+                         "1:open:nomem", "1:transfer:nomem", /* nomem: restore only */
+                         "1:open:corrupt", "1:commit:corrupt"}; /* corrupt: transfer only */
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rf_err_clear();
         rf_fault_t f = {.kind = RF_FAULT_HANG};
@@ -91,6 +92,21 @@ static void test_point_nomem(void) {
     CHECK(rf_fault_alloc_point(&f, 1, 0, "x") == REFIT_OK, "nomem fired twice");
     rf_fault_parse("1:restore:error:0", &f);
     CHECK(rf_fault_alloc_point(&f, 1, 0, "x") == REFIT_OK, "an error fault fired at an allocation point");
+}
+
+/* corrupt fires at the corrupt point only, once, on its rank and generation;
+ * pause is a kind of its own (its resume file comes from the environment) */
+static void test_point_corrupt(void) {
+    rf_fault_t f;
+    CHECK(rf_fault_parse("1:transfer:corrupt", &f) == REFIT_OK && f.kind == RF_FAULT_CORRUPT, "corrupt parse");
+    CHECK(rf_fault_point(&f, 1, REFIT_PHASE_TRANSFER, 1, "x") == REFIT_OK, "corrupt fired at the phase point");
+    CHECK(!rf_fault_corrupt_point(&f, 0, 1, "x"), "corrupt fired on another rank");
+    CHECK(!rf_fault_corrupt_point(&f, 1, 2, "x"), "corrupt fired in another generation");
+    CHECK(rf_fault_corrupt_point(&f, 1, 1, "x"), "corrupt did not fire");
+    CHECK(!rf_fault_corrupt_point(&f, 1, 1, "x"), "corrupt fired twice");
+    CHECK(rf_fault_parse("0:transfer:pause:3", &f) == REFIT_OK && f.kind == RF_FAULT_PAUSE && f.generation == 3,
+          "pause parse");
+    CHECK(!rf_fault_corrupt_point(&f, 0, 3, "x"), "a pause fault fired as corrupt");
 }
 
 /* crash and hang end or stop the process: run them in a child */
@@ -164,6 +180,7 @@ int main(void) {
     test_parse_bad();
     test_point_error();
     test_point_nomem();
+    test_point_corrupt();
     test_point_crash_hang();
     test_watchdog();
     printf("test_fault: %s (%d failures)\n", failures ? "FAILED" : "ok", failures);

@@ -120,22 +120,25 @@ static void test_round_trip(void) {
     for (size_t i = 0; i < 5 && i < rf_st_count(f); i++)
         CHECK(!strcmp(rf_st_at(f, i)->name, order[i]));
     CHECK(rf_st_at(f, 5) == NULL);
+    uint8_t buf[16];
     const rf_st_tensor_t *t = rf_st_find(f, "model.a");
     CHECK(t && t->dtype == RF_DT_BF16 && t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 3 &&
           t->nelem == 6 && t->begin == 0 && t->end == 12);
-    CHECK(t && !memcmp(rf_st_data(f, t), a, sizeof a));
+    CHECK(rf_st_data(f, t) == NULL); /* a file is read with pread, never mapped */
+    CHECK(t && rf_st_read(f, t, 0, sizeof a, buf) == REFIT_OK && !memcmp(buf, a, sizeof a));
     t = rf_st_find(f, "model.b");
-    CHECK(t && t->dtype == RF_DT_F32 && t->begin == 12 && !memcmp(rf_st_data(f, t), b, sizeof b));
+    CHECK(t && t->dtype == RF_DT_F32 && t->begin == 12 && rf_st_read(f, t, 0, sizeof b, buf) == REFIT_OK &&
+          !memcmp(buf, b, sizeof b));
     t = rf_st_find(f, "model.c");
     CHECK(t && t->dtype == RF_DT_F8_E4M3 && t->nelem == 15 && t->end - t->begin == 15);
-    if (t) {
-        const uint8_t *d = rf_st_data(f, t);
-        for (int j = 0; j < 15; j++) CHECK(d[j] == (uint8_t)(2 * 16 + j));
+    if (t && rf_st_read(f, t, 0, 15, buf) == REFIT_OK) {
+        for (int j = 0; j < 15; j++) CHECK(buf[j] == (uint8_t)(2 * 16 + j));
     }
+    if (t) EXPECT_ERR(rf_st_read(f, t, 10, 6, buf), REFIT_ERR_INVALID_ARG, "past its 15 bytes");
     t = rf_st_find(f, "model.empty");
     CHECK(t && t->nelem == 0 && t->begin == t->end);
     t = rf_st_find(f, "model.scalar");
-    CHECK(t && t->ndim == 0 && t->nelem == 1 && !memcmp(rf_st_data(f, t), b, 4));
+    CHECK(t && t->ndim == 0 && t->nelem == 1 && rf_st_read(f, t, 0, 4, buf) == REFIT_OK && !memcmp(buf, b, 4));
     CHECK(rf_st_find(f, "model.zzz") == NULL);
     CHECK(rf_st_find(f, "") == NULL);
     CHECK(rf_st_meta_count(f) == 2);

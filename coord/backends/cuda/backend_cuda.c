@@ -223,6 +223,7 @@ static void cu_destroy(rf_backend_t *b) {
     rf_cuda_t *c = state(b);
     if (c) {
         rf_nccl_fini(c);
+        rf_cu_digest_free(c);
         for (size_t i = 0; c->ev_q && i < 2 * c->ws_params; i++)
             if (c->ev_q[i] && cudaEventDestroy(c->ev_q[i]) != cudaSuccess) (void)cudaGetLastError();
         if (c->d_ws && cudaFree(c->d_ws) != cudaSuccess) (void)cudaGetLastError();
@@ -289,8 +290,9 @@ static refit_status cu_device_enter(rf_backend_t *b, int *saved) {
 static const rf_backend_ops_t cuda_ops = {
     .name = "cuda", .alloc = cu_alloc_tracked, .release = cu_release, .copy = cu_copy, .to_host = cu_to_host,
     .process = cu_process, .process_experts = cu_process_experts, .collect = cu_collect, .transfer = cu_transfer, .sync = cu_sync,
-    .quant_seconds = cu_quant_seconds, .abort = cu_abort, .destroy = cu_destroy,
-    .device_enter = cu_device_enter, .device_leave = rf_backend_cuda_device_restore};
+    .quant_seconds = cu_quant_seconds, .digest = rf_cu_digest, .digest_collect = rf_cu_digest_collect,
+    .abort = cu_abort, .destroy = cu_destroy, .device_enter = cu_device_enter,
+    .device_leave = rf_backend_cuda_device_restore};
 
 refit_status rf_backend_cuda_create(rf_comm_t *comm, int device, rf_backend_t **out) {
     rf_backend_t *b = calloc(1, sizeof *b);

@@ -28,6 +28,12 @@ typedef struct {
     cudaEvent_t *ev_q; /* [2 * ws_params]: start, stop per param */
     bool *q_used;      /* [ws_params]: this load enqueued work for param i */
 
+    /* digest(): result slots and one workspace, used in order on s_comp */
+    uint64_t *d_dig;
+    size_t n_dig;
+    void *d_dig_ws;
+    size_t dig_ws_bytes;
+
     /* bucket ring: pinned host side on rank 0 only */
     uint64_t ring_bytes;
     void *pinned[RF_CUDA_RING], *dbuf[RF_CUDA_RING];
@@ -48,5 +54,10 @@ typedef struct {
 refit_status rf_nccl_init(rf_cuda_t *c);
 void rf_nccl_fini(rf_cuda_t *c);
 refit_status rf_xfer_cuda_run(rf_backend_t *b, const rf_xfer_t *x, uint64_t *bytes_moved);
+
+/* digest_dev.c: the digest() and digest_collect() operations. */
+refit_status rf_cu_digest(rf_backend_t *b, size_t slot, const void *ptr, uint64_t bytes);
+refit_status rf_cu_digest_collect(rf_backend_t *b, uint64_t *out, size_t n);
+void rf_cu_digest_free(rf_cuda_t *c);
 
 #endif

@@ -132,6 +132,7 @@ static refit_status root_item(run_t *r, size_t k, int g, int s, bool reused, uin
     refit_status pst = rf_pack_pool_run(c->pool, x->params, x->plan, x->src, g, k, c->pinned[s]);
     c->pack_seconds += rf_now() - t0;
     if (pst != REFIT_OK && r->failed == REFIT_OK) r->failed = pst; /* send anyway: nobody may hang */
+    if (pst == REFIT_OK && x->packed) x->packed(x->user, g, k, c->pinned[s]);
     CUDA_CHECK(cudaStreamWaitEvent(c->s_h2d, c->ev_sent[s], 0), "wait");
     CUDA_CHECK(cudaStreamWaitEvent(c->s_h2d, c->ev_free[s], 0), "wait");
     CUDA_CHECK(cudaMemcpyAsync(c->dbuf[s], c->pinned[s], bytes, cudaMemcpyHostToDevice, c->s_h2d), "host to device");

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "digest.h"
 #include "host.h"
 
 /* Each block carries its size in front so release() can keep the account. */
@@ -35,6 +36,8 @@ typedef struct {
     size_t bad_param;
     int64_t bad_elem;
     uint16_t bad_bits;
+    uint64_t *dig; /* digest() result slots */
+    size_t n_dig;
 } host_state_t;
 
 /* Records the first NaN/Inf of param's n elements; true when there is one
@@ -89,7 +92,28 @@ static double host_quant_seconds(rf_backend_t *b) {
     return NAN;
 }
 
+static refit_status host_digest(rf_backend_t *b, size_t slot, const void *ptr, uint64_t bytes) {
+    host_state_t *h = b->impl;
+    if (slot >= h->n_dig) {
+        size_t n = slot + 1 > 2 * h->n_dig ? slot + 1 : 2 * h->n_dig;
+        uint64_t *grown = realloc(h->dig, n * sizeof *grown);
+        if (!grown) return rf_error(REFIT_ERR_NOMEM, "%zu digest slots", n);
+        memset(grown + h->n_dig, 0, (n - h->n_dig) * sizeof *grown);
+        h->dig = grown;
+        h->n_dig = n;
+    }
+    return rf_digest_host(ptr, bytes, &h->dig[slot]);
+}
+
+static refit_status host_digest_collect(rf_backend_t *b, uint64_t *out, size_t n) {
+    host_state_t *h = b->impl;
+    for (size_t i = 0; i < n; i++) out[i] = i < h->n_dig ? h->dig[i] : 0;
+    if (h->dig) memset(h->dig, 0, h->n_dig * sizeof *h->dig);
+    return REFIT_OK;
+}
+
 static void host_destroy(rf_backend_t *b) {
+    if (b->impl) free(((host_state_t *)b->impl)->dig);
     free(b->impl);
     free(b);
 }
@@ -97,7 +121,8 @@ static void host_destroy(rf_backend_t *b) {
 static const rf_backend_ops_t host_ops = {
     .name = "host", .alloc = host_alloc, .release = host_release, .copy = host_copy, .to_host = host_copy,
     .process = host_process, .process_experts = host_process_experts, .collect = host_collect, .transfer = host_transfer, .sync = host_sync,
-    .quant_seconds = host_quant_seconds, .destroy = host_destroy, .abort = NULL};
+    .quant_seconds = host_quant_seconds, .digest = host_digest, .digest_collect = host_digest_collect,
+    .destroy = host_destroy, .abort = NULL};
 
 refit_status rf_backend_host_create(rf_backend_t **out) {
     rf_backend_t *b = calloc(1, sizeof *b);

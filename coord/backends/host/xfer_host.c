@@ -46,6 +46,7 @@ static refit_status run_group(xfer_state_t *s, uint8_t *bufs[2], uint64_t *moved
                 refit_status pst = rf_pack_bucket(plan, s->x->params, s->x->src, s->group, k, 0,
                                                   rf_plan_bucket_bytes(plan, s->group, k), false, b);
                 if (pst != REFIT_OK && s->failed == REFIT_OK) s->failed = pst;
+                if (pst == REFIT_OK && s->x->packed) s->x->packed(s->x->user, s->group, k, b);
             }
             st = rf_comm_group_ibcast(s->x->comm, s->group, b, rf_plan_bucket_bytes(plan, s->group, k), &req[k % 2]);
             if (st != REFIT_OK) break;

@@ -1,0 +1,38 @@
+/* --verify (issue 14, item 5): what landed is what rank 0 sent. Rank 0
+ * digests every param's slice for every tp rank as it packs the buckets
+ * (in stream order, from the packed bucket), every rank digests the bf16
+ * slice it received as it lands (the backend's digest(): libxxhash on the
+ * host, the XXH64-tree kernels on the GPU, same definition: digest.h), and
+ * after R3 rank 0 broadcasts the expected digests; a mismatch fails the
+ * reload before the vote, naming the param and the rank. */
+#ifndef RF_VERIFY_H
+#define RF_VERIFY_H
+
+#include "digest.h"
+#include "rf_common.h"
+
+typedef struct refit_ctx refit_ctx;
+
+typedef struct rf_verify {
+    size_t n;           /* params */
+    int tp;
+    uint64_t *expected; /* [tp * n]: rank 0's digest of param i's slice for tp rank g at [g * n + i] */
+    uint64_t *got;      /* [n]: this rank's digest of what it received */
+    rf_digest_t **open; /* rank 0, [tp]: the slice being packed in each group's stream */
+    refit_status failed;
+    double seconds;     /* this load's verify time on this rank (digests and the comparison) */
+} rf_verify_t;
+
+/* Before R3 of a load with --verify: fresh tables for the snapshot's params. */
+refit_status rf_verify_begin(refit_ctx *ctx);
+/* rf_xfer_t.packed: rank 0 digests the slices in packed bucket k of `group`. */
+void rf_verify_packed(void *user, int group, size_t k, const uint8_t *bucket);
+/* After R3 on every rank (a collective: rank 0's broadcast of the expected
+ * digests): compares; REFIT_ERR_MISMATCH naming the first param whose
+ * received slice differs. */
+refit_status rf_verify_finish(refit_ctx *ctx);
+void rf_verify_free(rf_verify_t *v);
+/* At create, collective: REFIT_ERR_INVALID_ARG when ranks differ in --verify. */
+refit_status rf_verify_agree(refit_ctx *ctx);
+
+#endif
