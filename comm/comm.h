@@ -52,6 +52,14 @@ void rf_comm_abort(rf_comm_t *c, int code) __attribute__((noreturn));
  * message everywhere else. */
 refit_status rf_comm_agree(rf_comm_t *c, refit_status local);
 
+/* ---- on the caller's communicator, before any split (agree_raw.c) ------
+ * `mpi_comm` as for rf_comm_create. For what every rank must hold the same
+ * of before the communicator is split (options, the tp size). */
+refit_status rf_comm_raw_rank(const void *mpi_comm, int *rank);
+refit_status rf_comm_raw_bcast(const void *mpi_comm, void *buf, size_t bytes);
+/* As rf_comm_agree. */
+refit_status rf_comm_raw_agree(const void *mpi_comm, refit_status local);
+
 /* ---- host data plane: double-buffered bucket broadcasts ---------------
  * Inside slice group g (rank 0 + ranks with tp_rank g) rank 0 broadcasts a
  * bucket; rf_comm_group_ibcast starts it, rf_comm_wait finishes it. Ranks

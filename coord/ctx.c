@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ctx_internal.h"
+#include "options_agree.h"
 #include "refit_tool.h"
 #include "verify.h"
 #include "rf_settings.h"
@@ -119,8 +120,8 @@ static refit_status create_ctx(const void *mpi_comm, const refit_options *opt, r
     if (!mpi_comm) return rf_error(REFIT_ERR_INVALID_ARG, "refit_create: mpi_comm is NULL (pass an MPI_Comm*)");
     refit_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return rf_error(REFIT_ERR_NOMEM, "context");
-    /* A bad option is agreed once the communicator exists: every rank
-     * still takes part in its collective set-up, none is left waiting. */
+    /* A bad option is agreed with the options themselves, before any
+     * split: every rank still takes part, none is left waiting. */
     refit_status opt_st = read_options(opt, &ctx->opt);
     if (!ctx->opt.quant) ctx->opt.quant = "fp8-tensor";
     ctx->generation = -1;
@@ -132,8 +133,12 @@ static refit_status create_ctx(const void *mpi_comm, const refit_options *opt, r
     if (opt_st == REFIT_OK && ctx->opt.moe != REFIT_MOE_TP && ctx->opt.moe != REFIT_MOE_EP)
         opt_st = rf_error(REFIT_ERR_INVALID_ARG, "unknown MoE mode %d (REFIT_MOE_TP, REFIT_MOE_EP)", (int)ctx->opt.moe);
     ctx->moe = ctx->opt.moe == REFIT_MOE_EP ? RF_MOE_EP : RF_MOE_TP;
+    /* Before any split: a bad option on any rank, or options that differ
+     * between ranks (--tp above all), fail every rank with the cause named
+     * instead of a hang in MPI_Comm_split. */
+    refit_status st = rf_options_agree(mpi_comm, &ctx->opt, opt_st);
     int world = 0;
-    refit_status st = rf_comm_create(mpi_comm, 1, &ctx->comm); /* probe world size first */
+    if (st == REFIT_OK) st = rf_comm_create(mpi_comm, 1, &ctx->comm); /* probe world size first */
     if (st == REFIT_OK) {
         world = rf_comm_world(ctx->comm);
         rf_comm_destroy(ctx->comm);
@@ -141,8 +146,6 @@ static refit_status create_ctx(const void *mpi_comm, const refit_options *opt, r
     }
     int tp = ctx->opt.tp > 0 ? ctx->opt.tp : world;
     if (st == REFIT_OK) st = rf_comm_create(mpi_comm, tp, &ctx->comm);
-    if (st == REFIT_OK) st = rf_comm_agree(ctx->comm, opt_st);
-    else if (opt_st != REFIT_OK) st = opt_st; /* the first cause (rf_err_msg) is the option's */
     ctx->opt.tp = tp;
     /* Every rank must agree on the bucket: the plan is the protocol. */
     ctx->bucket = ctx->opt.bucket_bytes ? ctx->opt.bucket_bytes : RF_DEFAULT_BUCKET;
@@ -211,3 +214,11 @@ void rf_ctx_emergency(refit_ctx *ctx, const char *why, double max_seconds) {
 }
 
 void rf_ctx_emergency_dump_start(refit_ctx *ctx) { rf_guard_emergency_dump_start(ctx->guard); }
+
+void rf_ctx_signal(refit_ctx *ctx, int sig, double max_dump_seconds) {
+    rf_guard_signal(ctx->guard, sig, max_dump_seconds);
+}
+
+void rf_tool_timeout_split(double timeout_s, double *fire_s, double *abort_s) {
+    rf_guard_timeout_split(timeout_s, fire_s, abort_s);
+}

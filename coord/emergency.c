@@ -18,8 +18,20 @@ void rf_guard_set_dump_dir(rf_guard_t *g, const char *dir) {
 
 /* The dump itself, under the live lock (commits and refit_dump take it
  * too); not while an in-place load overwrites the live weights. */
+static bool dump_once(rf_guard_t *g);
+
+/* Dumps until the dump holds the committed generation: a commit that
+ * waited for the live lock while an older generation was being written
+ * (the SIGCONT dump during a load) has that dump written again. */
 static void *dump_thread(void *arg) {
     rf_guard_t *g = arg;
+    while (dump_once(g)) continue;
+    return NULL;
+}
+
+/* One dump; true when it must run again (written, but a commit has moved
+ * the generation since). */
+static bool dump_once(rf_guard_t *g) {
     char msg[sizeof g->dump_msg];
     double t0 = rf_now();
     PTHREAD_MUST(pthread_mutex_lock(&g->live));
@@ -38,10 +50,13 @@ static void *dump_thread(void *arg) {
     PTHREAD_MUST(pthread_mutex_lock(&g->dmu));
     snprintf(g->dump_msg, sizeof g->dump_msg, "%s", msg);
     g->dumped_gen = ok ? gen : -2; /* a dump that was not written is tried again */
-    g->dump_state = DUMP_DONE;
-    PTHREAD_MUST(pthread_cond_broadcast(&g->dcv));
+    bool again = ok && gen != atomic_load(&g->generation_pub);
+    if (!again) { /* DONE only with the committed generation on disk */
+        g->dump_state = DUMP_DONE;
+        PTHREAD_MUST(pthread_cond_broadcast(&g->dcv));
+    }
     PTHREAD_MUST(pthread_mutex_unlock(&g->dmu));
-    return NULL;
+    return again;
 }
 
 /* Under dmu: starts a dump unless one runs or one of the committed

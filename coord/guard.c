@@ -4,12 +4,27 @@
 
 #include "guard_internal.h"
 
-static refit_status init_locks(rf_guard_t *g) {
-    PTHREAD_CHECK(pthread_mutex_init(&g->live, NULL));
-    int rc = pthread_mutex_init(&g->dmu, NULL);
-    if (rc == 0 && (rc = pthread_cond_init(&g->dcv, NULL)) != 0) PTHREAD_MUST(pthread_mutex_destroy(&g->dmu));
+static refit_status init_vote_locks(rf_guard_t *g) {
+    PTHREAD_CHECK(pthread_mutex_init(&g->vmu, NULL));
+    int rc = pthread_cond_init(&g->vcv, NULL);
     if (rc != 0) {
+        PTHREAD_MUST(pthread_mutex_destroy(&g->vmu));
+        return rf_pthread_fail(rc, "guard: pthread_cond_init");
+    }
+    return REFIT_OK;
+}
+
+static refit_status init_locks(rf_guard_t *g) {
+    RF_CHECK(init_vote_locks(g));
+    int rc = pthread_mutex_init(&g->live, NULL);
+    if (rc == 0 && (rc = pthread_mutex_init(&g->dmu, NULL)) != 0) PTHREAD_MUST(pthread_mutex_destroy(&g->live));
+    if (rc == 0 && (rc = pthread_cond_init(&g->dcv, NULL)) != 0) {
+        PTHREAD_MUST(pthread_mutex_destroy(&g->dmu));
         PTHREAD_MUST(pthread_mutex_destroy(&g->live));
+    }
+    if (rc != 0) {
+        PTHREAD_MUST(pthread_cond_destroy(&g->vcv));
+        PTHREAD_MUST(pthread_mutex_destroy(&g->vmu));
         return rf_pthread_fail(rc, "guard: pthread_mutex_init/pthread_cond_init");
     }
     return REFIT_OK;
@@ -48,6 +63,8 @@ void rf_guard_destroy(rf_guard_t *g) {
     PTHREAD_MUST(pthread_cond_destroy(&g->dcv));
     PTHREAD_MUST(pthread_mutex_destroy(&g->dmu));
     PTHREAD_MUST(pthread_mutex_destroy(&g->live));
+    PTHREAD_MUST(pthread_cond_destroy(&g->vcv));
+    PTHREAD_MUST(pthread_mutex_destroy(&g->vmu));
     free(g->dump_dir);
     free(g);
 }

@@ -25,6 +25,17 @@
 
 typedef struct rf_guard rf_guard_t;
 
+/* A rank's side of the two-phase commit at B (vote.c, docs/faults.md). */
+typedef enum {
+    RF_VOTE_IDLE = 0,    /* no load running */
+    RF_VOTE_VOTING,      /* loading; the rank has not voted yet */
+    RF_VOTE_DOOMED,      /* a signal or the watchdog came before the vote: the vote will be no */
+    RF_VOTE_VOTED_OK,    /* voted yes; the outcome is not known yet */
+    RF_VOTE_COMMITTING,  /* every rank voted yes: copying shadow to live */
+    RF_VOTE_COMMITTED,   /* generation g is live */
+    RF_VOTE_ABORTED      /* some rank voted no: generation g-1 stays */
+} rf_vote_state_t;
+
 #define RF_DEFAULT_TIMEOUT_S 60.0
 #define RF_EXIT_TIMEOUT 124 /* exit code of a job ended by the watchdog (as coreutils timeout) */
 
@@ -55,6 +66,9 @@ void rf_guard_destroy(rf_guard_t *g);
 /* Around refit_load of generation `loading`: arms / disarms the watchdog. */
 void rf_guard_load_begin(rf_guard_t *g, int64_t loading);
 void rf_guard_load_end(rf_guard_t *g);
+/* The split of a timeout: the watchdog fires after *fire_s, the job is
+ * aborted after *abort_s (timeout.c). */
+void rf_guard_timeout_split(double timeout, double *fire_s, double *abort_s);
 /* rf_now() time at which the running load's watchdog fires (0: no watchdog). */
 double rf_guard_deadline(const rf_guard_t *g);
 /* Progress marker: the phase the watchdog names if the load times out. */
@@ -72,6 +86,25 @@ bool rf_guard_corrupt_fault(rf_guard_t *g, int64_t gen, const char *what);
  * committed generation for messages from other threads. */
 void rf_guard_live_lock(rf_guard_t *g);
 void rf_guard_live_unlock(rf_guard_t *g, int64_t generation);
+
+/* ---- the two-phase commit (vote.c) ------------------------------------ */
+/* This rank's vote at B: `st` unless a signal or the watchdog came first,
+ * then "rank R: terminated by signal N (NAME) before its vote" (or "timed
+ * out after ..."). Call right before the agreement. */
+refit_status rf_guard_vote(rf_guard_t *g, refit_status st);
+/* The agreement's outcome (REFIT_OK: unanimous, the rank commits now). */
+void rf_guard_vote_result(rf_guard_t *g, refit_status agreed);
+/* After the commit's copy: COMMITTED (ok) or ABORTED. Restarts an emergency
+ * dump that was already asked for, so it holds the new generation. */
+void rf_guard_vote_committed(rf_guard_t *g, bool ok);
+rf_vote_state_t rf_guard_vote_state(rf_guard_t *g);
+const char *rf_vote_state_name(rf_vote_state_t s);
+/* A terminating signal (SIGTERM, SIGINT) on this rank: before the vote the
+ * vote becomes no; the caller then waits (bounded by the load's deadline)
+ * for the outcome, so that what it reports and dumps is what it holds:
+ * g-1 after an abort, g after a commit. No dump when the outcome could not
+ * be learnt (voted yes, never heard back): the rank's state is unknown. */
+void rf_guard_signal(rf_guard_t *g, int sig, double max_dump_seconds);
 
 /* ---- the emergency dump (emergency.c; see coord/refit_tool.h) --------- */
 void rf_guard_set_dump_dir(rf_guard_t *g, const char *dir);

@@ -35,8 +35,22 @@ struct rf_guard {
     rf_dump_state_t dump_state;
     long long dumped_gen;  /* generation the DONE dump holds */
     char dump_msg[1200];
+    /* the two-phase commit of the running load (vote.c), under vmu; vcv
+     * wakes the signal thread waiting for the vote's outcome */
+    pthread_mutex_t vmu;
+    pthread_cond_t vcv;
+    rf_vote_state_t vote;
+    char doom[200];        /* why the vote will be no (RF_VOTE_DOOMED): a signal, the watchdog */
+    refit_status doom_status;
+    char vote_cause[400];  /* why the agreement failed (ABORTED), for the signal's report */
 };
 
+/* vote.c: VOTING at the start of a load, IDLE at its end. */
+void rf_guard_vote_begin(rf_guard_t *g);
+void rf_guard_vote_end(rf_guard_t *g);
+/* vote.c: VOTING -> DOOMED (the vote will be no, because of `cause`);
+ * returns the state found. */
+rf_vote_state_t rf_guard_vote_doom(rf_guard_t *g, refit_status status, const char *cause);
 /* timeout.c: the watchdog's function (the load outlived its timeout). */
 void rf_guard_on_timeout(void *user, double armed);
 /* timeout.c: the watchdog's limit for a load, out of the whole timeout. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_diff.h"
 #include "ctx_internal.h"
 
 /* ---- R0: rank 0 opens the checkpoint and checks it --------------------- */
@@ -20,13 +21,12 @@ static refit_status check_config(refit_ctx *ctx) {
     size_t len = 0;
     RF_CHECK(rf_snap_build(cfg, ctx->snap->tp, ctx->snap->moe, ctx->scheme, &cand));
     refit_status st = rf_snap_encode(cand, &blob, &len);
-    if (st == REFIT_OK && (len != ctx->snap_len || memcmp(blob, ctx->snap_blob, len) != 0))
-        st = rf_error(REFIT_ERR_MISMATCH,
-                      "%s/config.json: describes a different model than the snapshot (%s, %lld layers, "
-                      "hidden %lld vs snapshot %s, %lld layers, hidden %lld)",
-                      rf_ckpt_dir(ctx->ckpt), cfg->model_type, (long long)cfg->n_layers,
-                      (long long)cfg->hidden, ctx->snap->cfg.model_type,
-                      (long long)ctx->snap->cfg.n_layers, (long long)ctx->snap->cfg.hidden);
+    if (st == REFIT_OK && (len != ctx->snap_len || memcmp(blob, ctx->snap_blob, len) != 0)) {
+        char diff[512];
+        rf_snap_describe_diff(cand, ctx->snap, diff, sizeof diff);
+        st = rf_error(REFIT_ERR_MISMATCH, "%s/config.json: %s (a different model than the snapshot)",
+                      rf_ckpt_dir(ctx->ckpt), diff);
+    }
     free(blob);
     rf_snap_free(cand);
     return st;
@@ -162,9 +162,15 @@ static refit_status load_generation(refit_ctx *ctx, const char *checkpoint_dir) 
     /* B's fault point comes before the vote: after it, a rank must commit */
     rf_guard_phase(ctx->guard, REFIT_PHASE_COMMIT);
     if (st == REFIT_OK) st = rf_guard_fault(ctx->guard, REFIT_PHASE_COMMIT, ctx->loading, NULL);
-    st = rf_comm_agree(ctx->comm, st); /* B: a failure anywhere fails everyone */
+    /* B, two-phase: the vote (a signal taken before it makes it a no), the
+     * agreement (a failure anywhere fails everyone), the commit */
+    st = rf_comm_agree(ctx->comm, rf_guard_vote(ctx->guard, st));
+    rf_guard_vote_result(ctx->guard, st);
     uint64_t bytes = 0;
-    if (st == REFIT_OK) st = rf_commit(ctx, &bytes);
+    if (st == REFIT_OK) {
+        st = rf_commit(ctx, &bytes);
+        rf_guard_vote_committed(ctx->guard, st == REFIT_OK);
+    }
     refit_status bst = rf_comm_barrier(ctx->comm);
     if (st == REFIT_OK) st = bst;
     rf_guard_load_end(ctx->guard);

@@ -23,6 +23,17 @@ void rf_ctx_emergency(refit_ctx *ctx, const char *why, double max_seconds);
  * begins, a second before its SIGTERM and SIGKILL. A later
  * rf_ctx_emergency() waits for it rather than dumping again. */
 void rf_ctx_emergency_dump_start(refit_ctx *ctx);
+/* A terminating signal (SIGTERM, SIGINT) reached this rank: before its vote
+ * at B the vote becomes no ("terminated by signal 15 (SIGTERM) before its
+ * vote"); the call then waits for the vote's outcome (bounded by the load's
+ * deadline) and reports and dumps what the rank holds, as
+ * rf_ctx_emergency. Returns; the caller ends the process. */
+void rf_ctx_signal(refit_ctx *ctx, int sig, double max_dump_seconds);
+
+/* How a timeout of `timeout_s` seconds is split (docs/faults.md "Timeline
+ * of a timeout"): the watchdog reports after *fire_s, the job is aborted at
+ * *abort_s, mpirun's teardown fits in the rest. */
+void rf_tool_timeout_split(double timeout_s, double *fire_s, double *abort_s);
 
 /* A dump directory (refit_dump) against its manifest refit-dump.json: each
  * listed file present with the recorded size and digest, each rank file of

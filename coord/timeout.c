@@ -15,6 +15,11 @@ static double dump_window_s(double timeout) { return timeout * 0.15 < 1.0 ? time
 
 double rf_guard_watchdog_limit(double timeout) { return timeout - teardown_s(timeout) - dump_window_s(timeout); }
 
+void rf_guard_timeout_split(double timeout, double *fire_s, double *abort_s) {
+    *fire_s = rf_guard_watchdog_limit(timeout);
+    *abort_s = *fire_s + dump_window_s(timeout);
+}
+
 static void sleep_until(double t) {
     for (double left = t - rf_now(); left > 0; left = t - rf_now()) {
         struct timespec ts = {.tv_sec = (time_t)left, .tv_nsec = (long)((left - (double)(time_t)left) * 1e9)};
@@ -35,6 +40,10 @@ void rf_guard_on_timeout(void *user, double armed) {
     /* First unblock what the backend can unblock (cuda: ncclCommAbort), so
      * the dump's device copies are not queued behind a stuck kernel. */
     if (g->hooks.unblock) g->hooks.unblock(g->hooks.user);
+    /* Before its vote the rank now votes no: its main thread may still get
+     * there (a rank stopped and continued) and must not commit what this
+     * report says it keeps. After a yes, the dump follows a commit. */
+    rf_guard_vote_doom(g, REFIT_ERR_TIMEOUT, why);
     rf_guard_emergency(g, why, abort_at - rf_now());
     sleep_until(abort_at);
     fflush(NULL);
@@ -47,6 +56,7 @@ void rf_guard_load_begin(rf_guard_t *g, int64_t loading) {
     rf_guard_live_unlock(g, atomic_load(&g->generation_pub));
     atomic_store(&g->phase, REFIT_PHASE_OPEN);
     atomic_store(&g->loading_pub, loading);
+    rf_guard_vote_begin(g);
     if (!g->wd) return;
     double limit = rf_guard_watchdog_limit(g->timeout);
     g->deadline = rf_now() + limit;
@@ -60,4 +70,5 @@ void rf_guard_load_end(rf_guard_t *g) {
     PTHREAD_MUST(pthread_mutex_lock(&g->live));
     g->in_load = false;
     rf_guard_live_unlock(g, atomic_load(&g->generation_pub));
+    rf_guard_vote_end(g);
 }

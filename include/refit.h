@@ -123,7 +123,7 @@ typedef struct refit_options {
     int tp;                   /* tensor-parallel size; 0 = world size */
     const char *quant;        /* fp8-tensor (default), fp8-row, fp8-block, none; copied by refit_create */
     refit_backend backend;    /* auto: cuda when every rank has a usable GPU, else host */
-    uint64_t bucket_bytes;    /* staging bucket size, agreed as the MIN over ranks; 0 = 32 MiB */
+    uint64_t bucket_bytes;    /* staging bucket size, the same on every rank; 0 = 32 MiB */
     refit_commit_mode commit; /* shadow: all-or-nothing; inplace: failure marks the model invalid */
     refit_transfer transfer;  /* cuda backend's data plane (default scatter: measured faster) */
     refit_moe_mode moe;       /* how expert params split over the tp ranks (default tp) */
@@ -162,7 +162,8 @@ static inline void refit_options_default(refit_options *opt) { refit_options_ini
  * allocated, and every rank fails: the lowest failing rank returns its
  * status, the others REFIT_ERR_REMOTE, and refit_last_error(NULL) on the
  * calling thread of each gives that rank's cause ("rank R: ..."). The
- * options must be the same on every rank. */
+ * options must be the same on every rank: the first difference fails it on
+ * every rank, naming it ("rank 1 has --quant none, rank 0 has fp8-tensor"). */
 REFIT_API refit_status refit_create(const void *mpi_comm, const refit_options *opt, refit_ctx **out);
 /* Collective over the context's communicator (it frees communicators; cuda:
  * NCCL's). Frees everything the context allocated, the model memory too:

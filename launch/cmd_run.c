@@ -15,7 +15,10 @@
 #include "progress.h"
 #include "refit.h"
 #include "report.h"
+#include "run_agree.h"
+#include "run_deadline.h"
 #include "run_guard.h"
+#include "run_test_hook.h"
 #include "rf_common.h"
 #include "rf_settings.h"
 #include "synth.h"
@@ -80,7 +83,7 @@ static refit_status build_list(const rf_opts_t *o, int rank, ckpt_list_t *l) {
         if (rank != 0) l->n = 2;
     }
     for (long k = 0; k < reloads; k++, l->n++) l->dirs[l->n] = l->dirs[l->n - 1];
-    return REFIT_OK;
+    return rf_run_agree_loads(rank, l->n, l->dirs, have > 0);
 }
 
 static refit_status parse_ctx_options(const rf_opts_t *o, refit_options *opt) {
@@ -104,11 +107,11 @@ static refit_status parse_ctx_options(const rf_opts_t *o, refit_options *opt) {
     return REFIT_OK;
 }
 
-static void print_outcome(refit_ctx *ctx, const rf_report_t *rep, refit_status st) {
-    const refit_load_stats *s = &rep->stats[(size_t)(rep->n_loads - 1) * (size_t)rep->world];
+/* Printed before the figures are gathered (a peer that died after the
+ * vote must not hold it back): the load's one total is in the table. */
+static void print_outcome(refit_ctx *ctx, const refit_load_stats *s, int world, refit_status st) {
     if (st == REFIT_OK) {
-        printf("refit: generation %lld committed on all %d ranks in %.1f ms\n", (long long)s->generation, rep->world,
-               1e3 * rf_report_total(rep, rep->n_loads - 1));
+        printf("refit: generation %lld committed on all %d ranks\n", (long long)s->generation, world);
         return;
     }
     fprintf(stderr, "refit: generation %lld NOT committed (%s): %s\n", (long long)s->generation,
@@ -130,15 +133,21 @@ static int run_loads(refit_ctx *ctx, const ckpt_list_t *l, rf_report_t *rep, int
             printf("refit: generation %lld <- %s ...\n", (long long)refit_generation(ctx) + 1, l->dirs[i]);
             fflush(stdout);
         }
+        if (i == 1) rf_run_test_stop("between-loads");
         refit_status st = refit_load(ctx, dir);
         rf_progress_clear(&line);
         refit_load_stats s;
         refit_last_stats(ctx, &s);
-        rf_report_add(rep, rank == 0 ? l->dirs[i] : "", &s); /* collective: the table needs every rank */
         if (rank == 0) {
-            print_outcome(ctx, rep, st);
+            print_outcome(ctx, &s, rep->world, st);
             fflush(stdout);
         }
+        /* after the outcome is printed: a peer that died after the vote
+         * leaves this gather to the deadline */
+        rf_run_test_stop("report");
+        rf_run_deadline_arm(ctx, "the report's gather");
+        rf_report_add(rep, rank == 0 ? l->dirs[i] : "", &s);
+        rf_run_deadline_disarm();
         if (st != REFIT_OK) failed = 1;
     }
     refit_set_progress(ctx, NULL, NULL); /* `line` ends here */
@@ -192,9 +201,13 @@ static int front(int argc, char **argv, int rank, rf_opts_t *o, refit_options *o
 
 static int run(const rf_opts_t *o, refit_options *opt, ckpt_list_t *list, int rank, int world) {
     refit_ctx *ctx = NULL;
+    if (opt->timeout_s > 0) rf_run_deadline_start(opt->timeout_s); /* each rank's own value: */
+    rf_run_deadline_arm(NULL, "refit_create");                   /* agreed in refit_create */
     refit_status st = rf_bind_for_run(rf_opt_str(o, "bind"));
     if (st == REFIT_OK) st = build_list(o, rank, list);
+    if (st == REFIT_OK) rf_run_test_stop("create");
     if (st == REFIT_OK) st = refit_create(&(MPI_Comm){MPI_COMM_WORLD}, opt, &ctx);
+    rf_run_deadline_disarm();
     if (st != REFIT_OK) {
         if (rank == 0) fprintf(stderr, "refit run: %s\n", rf_err_msg());
         return 2;
@@ -210,7 +223,10 @@ static int run(const rf_opts_t *o, refit_options *opt, ckpt_list_t *list, int ra
                          &rep.floor) != REFIT_OK && rank == 0)
         fprintf(stderr, "refit run: no floor: %s\n", rf_err_msg());
     int failed = run_loads(ctx, list, &rep, rank, rf_opt_str(o, "progress"));
+    rf_run_test_stop("finish");
+    rf_run_deadline_arm(ctx, "the final dump and finish");
     int code = finish(ctx, o, &rep, rank, failed);
+    rf_run_deadline_disarm();
     rf_report_free(&rep);
     rf_run_guard_attach(NULL, NULL);
     refit_destroy(ctx);
@@ -232,6 +248,8 @@ int rf_cmd_run(int argc, char **argv) {
     if (code < 0) code = run(&o, &opt, &list, rank, world);
     if (rank == 0 && list.tmpdir[0]) nftw(list.tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     rf_run_guard_stop(); /* a SIGTERM from here on (mpirun ending the job) simply ends the rank */
+    rf_run_deadline_arm(NULL, "MPI_Finalize");
     MPI_Finalize();
+    rf_run_deadline_stop();
     return code;
 }

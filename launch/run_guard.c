@@ -43,12 +43,10 @@ static void on_cont(void) {
 
 static void handle(int sig) {
     PTHREAD_MUST(pthread_mutex_lock(&guard.mu));
-    char why[64];
-    snprintf(why, sizeof why, "terminated by signal %d (%s)", sig, strsignal(sig));
-    if (guard.ctx)
-        rf_ctx_emergency(guard.ctx, why, SIGNAL_DUMP_SECONDS);
+    if (guard.ctx) /* before its vote: votes no; after: waits for the outcome; then reports and dumps */
+        rf_ctx_signal(guard.ctx, sig, SIGNAL_DUMP_SECONDS);
     else
-        fprintf(stderr, "refit: rank %d: %s\n", rf_log_rank(), why);
+        fprintf(stderr, "refit: rank %d: terminated by signal %d (%s)\n", rf_log_rank(), sig, strsignal(sig));
     fflush(NULL);
     _exit(128 + sig); /* not exit(): the main thread may be inside MPI */
 }

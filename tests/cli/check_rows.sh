@@ -197,11 +197,10 @@ row_synth() {
 row_table() {
   expect_re "run table" 0 "^ +gen +phase +time\\(ms\\) +bytes +GB/s +floor +floor kind +ach/floor$" \
     mpirun_np 2 "$REFIT" run --report "$WORK/r.json"
-  local committed total
-  committed=$(sed -nE 's/^refit: generation 1 committed on all 2 ranks in ([0-9.]+) ms$/\1/p' "$WORK/out")
-  total=$(awk '$1 == 1 && $2 == "ok" { print $NF }' "$WORK/out")
-  if [ -n "$committed" ] && [ "$committed" = "$total" ]; then pass "one total ($total ms in the line and the table)"
-  else fail "two totals: '$committed' vs '$total'"; cat "$WORK/out"; fi
+  if grep -qxF "refit: generation 1 committed on all 2 ranks" "$WORK/out" &&
+     [ "$(grep -cE ' ms$| ms\)' "$WORK/out")" -eq 0 ] && awk '$1 == 1 && $2 == "ok"' "$WORK/out" | grep -q .; then
+    pass "one total (the table's; the committed line gives none)"
+  else fail "one total"; cat "$WORK/out"; fi
   if grep -qE '^ +1 transfer +[0-9.]+ +[0-9.]+ [KM]B +[0-9.]+ +[0-9.]+  mpi_bcast +[0-9.]+$' "$WORK/out"; then
     pass "transfer row: bytes, GB/s, floor, achieved/floor"
   else fail "transfer row"; cat "$WORK/out"; fi

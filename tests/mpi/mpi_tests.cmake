@@ -51,3 +51,4 @@ set_tests_properties(gpu_cuda_dumps PROPERTIES LABELS gpu SKIP_RETURN_CODE 77 RE
 
 # Reliability under faults (tests/faults: library tests and the fault matrix).
 include(${RF_TEST_DIR}/faults/faults.cmake)
+include(${RF_TEST_DIR}/chaos/chaos.cmake)
