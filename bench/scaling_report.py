@@ -35,7 +35,7 @@ def row(path, np_, preset, cores):
         sys.exit("%s: no committed reload" % path)
     total = [max(k["total_ms"] for k in l["ranks"]) for l in loads]
     x0 = [l["ranks"][0]["phases"]["transfer"] for l in loads]
-    floors = [max(sum(p["floor_ms"] for p in k["phases"].values()) for k in l["ranks"]) for l in loads]
+    floors = [max(sum(p["floor_ms"] or 0 for p in k["phases"].values()) for k in l["ranks"]) for l in loads]
     model = loads[0]["ranks"][0]["phases"]["open"]["bytes"]
     vals = {
         "backend": r["backend"], "np": np_, "tp": r["tp"], "dp": r["world_size"] // r["tp"], "preset": preset,

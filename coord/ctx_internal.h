@@ -61,6 +61,9 @@ struct refit_ctx {
     uint64_t staging_bytes;
 
     refit_load_stats stats;
+    refit_progress_fn progress_fn; /* refit_set_progress */
+    void *progress_user;
+    double progress_t0, progress_last;
     char last_error[1024];
     rf_guard_t *guard;  /* fault points, watchdog, emergency dump */
     struct rf_verify *verify; /* --verify's tables (verify.h), NULL until the first verified load */

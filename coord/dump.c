@@ -91,6 +91,7 @@ static refit_status write_rank_file(refit_ctx *ctx, const char *path) {
     }
     if (st == REFIT_OK) st = rf_st_writer_meta(w, "scheme", rf_q_scheme_name(ctx->scheme));
     if (st == REFIT_OK) st = rf_st_writer_meta(w, "model_type", ctx->snap->cfg.model_type);
+    if (st == REFIT_OK) st = rf_st_writer_meta(w, "refit_version", refit_version());
     if (st == REFIT_OK && ctx->snap->cfg.moe) /* SPEC §3a */
         st = rf_st_writer_meta(w, "moe_parallel", rf_moe_mode_name(ctx->snap->moe));
     for (size_t i = 0; i < ctx->snap->n_params && st == REFIT_OK; i++) st = add_param(w, &f, i);

@@ -117,11 +117,13 @@ void rf_guard_emergency(rf_guard_t *g, const char *why, double max_seconds) {
     refit_phase ph = (refit_phase)atomic_load(&g->phase);
     /* The published copies, not the lock: a hung commit may hold it forever. */
     long long gen = atomic_load(&g->generation_pub);
+    char held[64] = "nothing is loaded on this rank"; /* before the first commit */
+    if (gen >= 0) snprintf(held, sizeof held, "this rank %s generation %lld", atomic_load(&g->in_load_pub) ? "keeps" : "holds", gen);
     if (atomic_load(&g->in_load_pub))
-        fprintf(stderr, "refit: rank %d: %s in phase %s of generation %lld; this rank keeps generation %lld\n", rank,
-                why, refit_phase_name(ph), (long long)atomic_load(&g->loading_pub), gen);
+        fprintf(stderr, "refit: rank %d: %s in phase %s of generation %lld; %s\n", rank, why, refit_phase_name(ph),
+                (long long)atomic_load(&g->loading_pub), held);
     else
-        fprintf(stderr, "refit: rank %d: %s outside a load; this rank holds generation %lld\n", rank, why, gen);
+        fprintf(stderr, "refit: rank %d: %s outside a load; %s\n", rank, why, held);
     fflush(stderr);
     char msg[1300];
     emergency_dump(g, max_seconds, msg, sizeof msg);

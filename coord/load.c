@@ -94,6 +94,8 @@ void rf_phase_end(refit_ctx *ctx, double *t, refit_phase ph, uint64_t bytes) {
     double now = rf_now();
     ctx->stats.seconds[ph] += now - *t;
     ctx->stats.bytes[ph] += bytes;
+    RF_DEBUG("snap", "generation %lld: %s %.3f ms, %llu bytes", (long long)ctx->loading, refit_phase_name(ph),
+             1e3 * (now - *t), (unsigned long long)bytes);
     *t = now;
 }
 

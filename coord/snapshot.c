@@ -368,8 +368,8 @@ static refit_status check_part(const rf_ckpt_t *c, const rf_part_t *part) {
     const rf_st_tensor_t *t;
     RF_CHECK(rf_ckpt_find(c, part->src, &f, &t));
     if (t->dtype != RF_DT_BF16)
-        return rf_error(REFIT_ERR_MISMATCH, "%s: tensor %s has dtype %s, snapshot records BF16",
-                        rf_st_label(f), part->src, rf_dtype_name(t->dtype));
+        return rf_error(REFIT_ERR_UNSUPPORTED, "unsupported dtype %s in tensor %s of file %s (refit reads BF16)",
+                        rf_dtype_name(t->dtype), part->src, rf_st_label(f));
     bool ok = t->ndim == part->ndim && t->shape[0] == (uint64_t)part->rows &&
               (part->ndim == 1 || t->shape[1] == (uint64_t)part->cols);
     if (!ok) {

@@ -107,6 +107,23 @@ static refit_status nonfinite_error(refit_ctx *ctx, size_t i, int64_t bad, uint1
                     (long long)(src.src_col + col));
 }
 
+void refit_set_progress(refit_ctx *ctx, refit_progress_fn fn, void *user) {
+    ctx->progress_fn = fn;
+    ctx->progress_user = user;
+}
+
+#define RF_PROGRESS_INTERVAL 0.1 /* seconds: ~10 calls a second at most */
+
+static void xfer_progress(void *user, uint64_t done, uint64_t total) {
+    refit_ctx *ctx = user;
+    double now = rf_now();
+    if (!ctx->progress_fn || (done < total && now - ctx->progress_last < RF_PROGRESS_INTERVAL)) return;
+    ctx->progress_last = now;
+    refit_progress p = {.generation = ctx->loading, .phase = REFIT_PHASE_TRANSFER, .bytes_done = done,
+                        .bytes_total = total, .seconds = now - ctx->progress_t0};
+    ctx->progress_fn(&p, ctx->progress_user);
+}
+
 refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
     bool root = rf_comm_rank(ctx->comm) == 0;
     /* The once-per-generation guards hold for one attempt: an abandoned or
@@ -117,9 +134,10 @@ refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
                    .plan = &ctx->plan, .comm = ctx->comm,
                    .src = root ? ctx->src.src : NULL,
                    .bcast = ctx->opt.transfer == REFIT_TRANSFER_BCAST,
-                   .dest = xfer_dest, .complete = xfer_complete, .user = ctx,
+                   .dest = xfer_dest, .complete = xfer_complete, .user = ctx, .progress = xfer_progress,
                    .packed = ctx->opt.verify && root ? rf_verify_packed : NULL,
                    .deadline = rf_guard_deadline(ctx->guard)};
+    ctx->progress_t0 = ctx->progress_last = rf_now();
     rf_guard_phase(ctx->guard, REFIT_PHASE_TRANSFER);
     /* --verify is an option every rank has, so every rank takes the same
      * path: tables agreed on first, rank 0's broadcast joined at the end */

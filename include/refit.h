@@ -370,6 +370,27 @@ REFIT_API refit_status refit_commit(refit_ctx *ctx, void *cuda_stream);
  * loaded. */
 REFIT_API refit_status refit_abandon(refit_ctx *ctx);
 
+/* ---- progress -----------------------------------------------------------
+ * A load's long part is R3 (moving the bf16 slices). A progress callback
+ * lets a launcher show it without reaching into the library. */
+typedef struct refit_progress {
+    int64_t generation;   /* generation being loaded */
+    refit_phase phase;    /* REFIT_PHASE_TRANSFER */
+    uint64_t bytes_done;  /* this rank's transfer bytes so far; never decreases within a load */
+    uint64_t bytes_total; /* this rank's transfer bytes of the whole load (the same figure
+                             refit_load_stats.bytes[REFIT_PHASE_TRANSFER] ends with on success) */
+    double seconds;       /* since the phase began on this rank */
+} refit_progress;
+
+typedef void (*refit_progress_fn)(const refit_progress *p, void *user);
+
+/* Local (not collective). During each refit_load, fn is called on this rank
+ * from the thread that called refit_load, inside the transfer loop, after a
+ * bucket is done (cuda: handed to the device streams): at most every 0.1 s,
+ * plus once when bytes_done reaches bytes_total. fn must return quickly and
+ * must not call refit. fn NULL turns it off. */
+REFIT_API void refit_set_progress(refit_ctx *ctx, refit_progress_fn fn, void *user);
+
 /* ---- integrity (issue 14): digests of the committed weights -----------
  * refit_param_digest: the digest of this rank's committed (live) bytes of
  * one param: the param named `name`, or, when name is NULL, param number

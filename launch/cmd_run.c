@@ -11,6 +11,8 @@
 #include "bind.h"
 #include "commands.h"
 #include "options.h"
+#include "preflight.h"
+#include "progress.h"
 #include "refit.h"
 #include "report.h"
 #include "run_agree.h"
@@ -18,6 +20,7 @@
 #include "run_guard.h"
 #include "run_test_hook.h"
 #include "rf_common.h"
+#include "rf_settings.h"
 #include "synth.h"
 
 /* MPI calls on MPI_COMM_WORLD here keep MPI's default error handler,
@@ -32,13 +35,12 @@ typedef struct {
     char tmpdir[256]; /* the embedded default's checkpoints, removed at exit */
 } ckpt_list_t;
 
-static void usage(FILE *out) {
-    fprintf(out, "usage: mpirun -np W refit run [--checkpoint DIR]... [options]\n\n"
-                 "Loads generation 0 from the first checkpoint and reloads each next one (SPEC §2):\n"
+static void run_help(FILE *out) {
+    fprintf(out, "\nLoads generation 0 from the first checkpoint and reloads each next one (SPEC §2):\n"
                  "rank 0 reads, every rank receives its tensor-parallel slices, quantizes and commits\n"
                  "together or not at all. With no --checkpoint, runs the embedded default: a small\n"
-                 "model (preset '" DEFAULT_PRESET "') synthesized on the fly, loaded and reloaded once.\n\n");
-    rf_opts_help(RF_CMD_RUN, out);
+                 "model (preset '" DEFAULT_PRESET "') synthesized on the fly, loaded and reloaded once.\n"
+                 "On a terminal, rank 0 shows each load's progress on one line.\n");
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
@@ -99,28 +101,36 @@ static refit_status parse_ctx_options(const rf_opts_t *o, refit_options *opt) {
     RF_CHECK(rf_opt_double(o, "timeout", 0.1, 1e6, &opt->timeout_s));
     opt->verify = rf_opt_flag(o, "verify");
     opt->quant = rf_opt_str(o, "quant");
-    const char *b = rf_opt_str(o, "backend"), *c = rf_opt_str(o, "commit");
-    if (!strcmp(b, "auto")) opt->backend = REFIT_BACKEND_AUTO;
-    else if (!strcmp(b, "host")) opt->backend = REFIT_BACKEND_HOST;
-    else if (!strcmp(b, "cuda")) opt->backend = REFIT_BACKEND_CUDA;
-    else return rf_error(REFIT_ERR_INVALID_ARG, "--backend '%s': expected auto, host or cuda", b);
-    const char *t = rf_opt_str(o, "transfer");
-    if (!strcmp(t, "scatter")) opt->transfer = REFIT_TRANSFER_SCATTER;
-    else if (!strcmp(t, "bcast")) opt->transfer = REFIT_TRANSFER_BCAST;
-    else return rf_error(REFIT_ERR_INVALID_ARG, "--transfer '%s': expected scatter or bcast", t);
-    const char *m = rf_opt_str(o, "moe");
-    if (!strcmp(m, "tp")) opt->moe = REFIT_MOE_TP;
-    else if (!strcmp(m, "ep")) opt->moe = REFIT_MOE_EP;
-    else return rf_error(REFIT_ERR_INVALID_ARG, "--moe '%s': expected tp or ep", m);
-    if (!strcmp(c, "shadow")) opt->commit = REFIT_COMMIT_SHADOW;
-    else if (!strcmp(c, "inplace")) opt->commit = REFIT_COMMIT_INPLACE;
-    else return rf_error(REFIT_ERR_INVALID_ARG, "--commit '%s': expected shadow or inplace", c);
+    /* the parser has checked every value against the option's choices */
+    const char *b = rf_opt_str(o, "backend");
+    opt->backend = !strcmp(b, "host") ? REFIT_BACKEND_HOST : !strcmp(b, "cuda") ? REFIT_BACKEND_CUDA : REFIT_BACKEND_AUTO;
+    opt->transfer = !strcmp(rf_opt_str(o, "transfer"), "bcast") ? REFIT_TRANSFER_BCAST : REFIT_TRANSFER_SCATTER;
+    opt->commit = !strcmp(rf_opt_str(o, "commit"), "inplace") ? REFIT_COMMIT_INPLACE : REFIT_COMMIT_SHADOW;
+    opt->moe = !strcmp(rf_opt_str(o, "moe"), "ep") ? REFIT_MOE_EP : REFIT_MOE_TP;
     return REFIT_OK;
 }
 
+/* Printed before the figures are gathered (a peer that died after the
+ * vote must not hold it back): the load's one total is in the table. */
+static void print_outcome(refit_ctx *ctx, const refit_load_stats *s, int world, refit_status st) {
+    if (st == REFIT_OK) {
+        printf("refit: generation %lld committed on all %d ranks\n", (long long)s->generation, world);
+        return;
+    }
+    fprintf(stderr, "refit: generation %lld NOT committed (%s): %s\n", (long long)s->generation,
+            refit_status_str(st), refit_last_error(ctx));
+    if (refit_generation(ctx) < 0)
+        fprintf(stderr, "refit: nothing is loaded: no generation was ever committed\n");
+    else
+        fprintf(stderr, "refit: every rank keeps generation %lld\n", (long long)refit_generation(ctx));
+}
+
 /* Runs every load; returns the number that failed (stops at the first). */
-static int run_loads(refit_ctx *ctx, const ckpt_list_t *l, rf_report_t *rep, int rank) {
-    for (int i = 0; i < l->n; i++) {
+static int run_loads(refit_ctx *ctx, const ckpt_list_t *l, rf_report_t *rep, int rank, const char *progress) {
+    rf_progress_line_t line = {.out = stdout};
+    if (rf_progress_wanted(rank, progress)) refit_set_progress(ctx, rf_progress_draw, &line);
+    int failed = 0;
+    for (int i = 0; i < l->n && !failed; i++) {
         const char *dir = rank == 0 ? l->dirs[i] : NULL;
         if (rank == 0) {
             printf("refit: generation %lld <- %s ...\n", (long long)refit_generation(ctx) + 1, l->dirs[i]);
@@ -128,16 +138,11 @@ static int run_loads(refit_ctx *ctx, const ckpt_list_t *l, rf_report_t *rep, int
         }
         if (i == 1) rf_run_test_stop("between-loads");
         refit_status st = refit_load(ctx, dir);
+        rf_progress_clear(&line);
         refit_load_stats s;
         refit_last_stats(ctx, &s);
         if (rank == 0) {
-            if (st == REFIT_OK)
-                printf("refit: generation %lld committed on all %d ranks in %.1f ms\n", (long long)s.generation,
-                       rep->world, 1e3 * s.total_seconds);
-            else
-                fprintf(stderr, "refit: generation %lld NOT committed (%s): %s\nrefit: every rank keeps generation %lld\n",
-                        (long long)s.generation, refit_status_str(st), refit_last_error(ctx),
-                        (long long)refit_generation(ctx));
+            print_outcome(ctx, &s, rep->world, st);
             fflush(stdout);
         }
         /* after the outcome is printed: a peer that died after the vote
@@ -146,9 +151,10 @@ static int run_loads(refit_ctx *ctx, const ckpt_list_t *l, rf_report_t *rep, int
         rf_run_deadline_arm(ctx, "the report's gather");
         rf_report_add(rep, rank == 0 ? l->dirs[i] : "", &s);
         rf_run_deadline_disarm();
-        if (st != REFIT_OK) return 1;
+        if (st != REFIT_OK) failed = 1;
     }
-    return 0;
+    refit_set_progress(ctx, NULL, NULL); /* `line` ends here */
+    return failed;
 }
 
 static int finish(refit_ctx *ctx, const rf_opts_t *o, rf_report_t *rep, int rank, int failed) {
@@ -163,7 +169,7 @@ static int finish(refit_ctx *ctx, const rf_opts_t *o, rf_report_t *rep, int rank
         }
         failed += st != REFIT_OK;
     } else if (dump && rank == 0) {
-        fprintf(stderr, "refit: no generation committed: nothing dumped to %s\n", dump);
+        fprintf(stderr, "refit: nothing is loaded: nothing dumped to %s\n", dump);
     }
     if (rank == 0) {
         rf_report_print_table(rep, stdout);
@@ -179,59 +185,71 @@ static int finish(refit_ctx *ctx, const rf_opts_t *o, rf_report_t *rep, int rank
     return any ? 1 : 0;
 }
 
+/* Options, the logging settings and the outputs, all before any load.
+ * Returns -1 to go on, else the exit code. */
+static int front(int argc, char **argv, int rank, rf_opts_t *o, refit_options *opt) {
+    int rc = rf_opts_front(RF_CMD_RUN, argc, argv, o, rank != 0, run_help);
+    if (rc >= 0) return rc;
+    refit_status st = parse_ctx_options(o, opt);
+    if (st == REFIT_OK) st = rf_settings_check(); /* the library's REFIT_LOG & co, before anything runs */
+    if (st != REFIT_OK) {
+        if (rank == 0) fprintf(stderr, "refit run: %s\n", rf_err_msg());
+        return 2;
+    }
+    char rwho[32], dwho[32];
+    rf_opt_origin(o, "report", rwho, sizeof rwho);
+    rf_opt_origin(o, "dump", dwho, sizeof dwho);
+    return rf_preflight(rf_opt_str(o, "report"), rwho, rf_opt_str(o, "dump"), dwho) ? -1 : 2;
+}
+
+static int run(const rf_opts_t *o, refit_options *opt, ckpt_list_t *list, int rank, int world) {
+    refit_ctx *ctx = NULL;
+    if (opt->timeout_s > 0) rf_run_deadline_start(opt->timeout_s); /* each rank's own value: */
+    rf_run_deadline_arm(NULL, "refit_create");                   /* agreed in refit_create */
+    refit_status st = rf_bind_for_run(rf_opt_str(o, "bind"));
+    if (st == REFIT_OK) st = build_list(o, rank, list);
+    if (st == REFIT_OK) rf_run_test_stop("create");
+    if (st == REFIT_OK) st = refit_create(&(MPI_Comm){MPI_COMM_WORLD}, opt, &ctx);
+    rf_run_deadline_disarm();
+    if (st != REFIT_OK) {
+        if (rank == 0) fprintf(stderr, "refit run: %s\n", rf_err_msg());
+        return 2;
+    }
+    int tp = opt->tp ? opt->tp : world;
+    if (rank == 0)
+        printf("refit %s: %d ranks, tp %d, %d replicas, scheme %s, backend %s, %d loads\n", refit_version(), world,
+               tp, world / tp, opt->quant, refit_backend_name(ctx), list->n);
+    rf_run_guard_attach(ctx, rf_opt_str(o, "dump"));
+    rf_report_t rep;
+    rf_report_init(&rep, world, tp, opt->quant, refit_backend_name(ctx));
+    if (rf_floor_measure(rf_opt_str(o, "report") != NULL, refit_backend_name(ctx), opt->bucket_bytes, tp,
+                         &rep.floor) != REFIT_OK && rank == 0)
+        fprintf(stderr, "refit run: no floor: %s\n", rf_err_msg());
+    int failed = run_loads(ctx, list, &rep, rank, rf_opt_str(o, "progress"));
+    rf_run_test_stop("finish");
+    rf_run_deadline_arm(ctx, "the final dump and finish");
+    int code = finish(ctx, o, &rep, rank, failed);
+    rf_run_deadline_disarm();
+    rf_report_free(&rep);
+    rf_run_guard_attach(NULL, NULL);
+    refit_destroy(ctx);
+    return code;
+}
+
 int rf_cmd_run(int argc, char **argv) {
     rf_opts_t o;
-    bool help;
     int rank = 0, world = 1;
     rf_run_guard_start(); /* before MPI_Init: its threads inherit the signal mask */
     int provided = MPI_THREAD_SINGLE; /* the watchdog thread's MPI_Abort (on_timeout=abort) */
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world);
-    rf_log_set_rank(rank, world);
-    refit_status st = rf_opts_parse(RF_CMD_RUN, argc, argv, &o, &help);
-    if (help || st != REFIT_OK) {
-        if (rank == 0) {
-            if (st != REFIT_OK) fprintf(stderr, "refit run: %s\n", rf_err_msg());
-            usage(st != REFIT_OK ? stderr : stdout);
-        }
-        rf_run_guard_stop();
-        MPI_Finalize();
-        return st != REFIT_OK ? 2 : 0;
-    }
     static ckpt_list_t list;
     refit_options opt;
-    refit_ctx *ctx = NULL;
-    st = parse_ctx_options(&o, &opt);
-    if (st == REFIT_OK && opt.timeout_s > 0) rf_run_deadline_start(opt.timeout_s); /* each rank's own value: */
-    rf_run_deadline_arm(NULL, "refit_create");                                      /* agreed in refit_create */
-    if (st == REFIT_OK) st = rf_bind_for_run(rf_opt_str(&o, "bind"));
-    if (st == REFIT_OK) st = build_list(&o, rank, &list);
-    if (st == REFIT_OK) rf_run_test_stop("create");
-    if (st == REFIT_OK) st = refit_create(&(MPI_Comm){MPI_COMM_WORLD}, &opt, &ctx);
-    rf_run_deadline_disarm();
-    int code = 2;
-    if (st != REFIT_OK) {
-        if (rank == 0) fprintf(stderr, "refit run: %s\n", rf_err_msg());
-    } else {
-        if (rank == 0)
-            printf("refit: %d ranks, tp %d, %d replicas, scheme %s, backend %s, %d loads\n", world, opt.tp ? opt.tp : world,
-                   world / (opt.tp ? opt.tp : world), opt.quant, refit_backend_name(ctx), list.n);
-        rf_run_guard_attach(ctx, rf_opt_str(&o, "dump"));
-        rf_report_t rep;
-        rf_report_init(&rep, world, opt.tp ? opt.tp : world, opt.quant, refit_backend_name(ctx));
-        if (rf_floor_measure(rf_opt_str(&o, "report") != NULL, refit_backend_name(ctx), opt.bucket_bytes,
-                             rep.tp, &rep.floor) != REFIT_OK)
-            fprintf(stderr, "refit run: no floor: %s\n", rf_err_msg());
-        int failed = run_loads(ctx, &list, &rep, rank);
-        rf_run_test_stop("finish");
-        rf_run_deadline_arm(ctx, "the final dump and finish");
-        code = finish(ctx, &o, &rep, rank, failed);
-        rf_run_deadline_disarm();
-        rf_report_free(&rep);
-        rf_run_guard_attach(NULL, NULL);
-        refit_destroy(ctx);
-    }
+    /* messages of the front door name no rank: the same on every rank */
+    int code = front(argc, argv, rank, &o, &opt);
+    rf_log_set_rank(rank, world);
+    if (code < 0) code = run(&o, &opt, &list, rank, world);
     if (rank == 0 && list.tmpdir[0]) nftw(list.tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     rf_run_guard_stop(); /* a SIGTERM from here on (mpirun ending the job) simply ends the rank */
     rf_run_deadline_arm(NULL, "MPI_Finalize");

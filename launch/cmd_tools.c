@@ -1,4 +1,6 @@
-/* The single-process subcommands: synth, plan, inspect, env. */
+/* The single-process subcommands: synth, plan, env, version. */
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,54 +8,65 @@
 
 #include "checkpoint.h"
 #include "commands.h"
-#include "rf_fileio.h"
 #include "options.h"
-#include "refit_tool.h"
 #include "snapshot.h"
 #include "synth.h"
+#include "units.h"
 
-/* Parses options; prints help or the error. Returns -1 to go on, else an exit code. */
-static int parse_or_help(unsigned cmd, const char *usage_line, int argc, char **argv, rf_opts_t *o) {
-    bool help;
-    refit_status st = rf_opts_parse(cmd, argc, argv, o, &help);
-    if (st != REFIT_OK) fprintf(stderr, "refit: %s\n", rf_err_msg());
-    if (help || st != REFIT_OK) {
-        FILE *out = st != REFIT_OK ? stderr : stdout;
-        fprintf(out, "%s\n", usage_line);
-        rf_opts_help(cmd, out);
-        return st != REFIT_OK ? 2 : 0;
-    }
-    return -1;
-}
-
-static int fail(const char *cmd) {
+/* A failure after parsing: a wrong value (INVALID_ARG) is a usage error, exit 2. */
+static int fail(const char *cmd, refit_status st) {
     fprintf(stderr, "refit %s: %s\n", cmd, rf_err_msg());
-    return 1;
+    return st == REFIT_ERR_INVALID_ARG ? 2 : 1;
 }
 
 /* ---- synth -------------------------------------------------------------- */
 static void synth_progress(void *user, const rf_synth_progress_t *p) {
     (void)user;
     if (p->tensor) return;
-    printf("refit synth: %s written (%d/%d files, %.2f of %.2f GB)\n", p->file, p->file_index + 1, p->n_files,
-           (double)p->bytes_done / 1e9, (double)p->bytes_total / 1e9);
+    char done[24], total[24];
+    printf("refit synth: %s written (%d/%d files, %s of %s)\n", p->file, p->file_index + 1, p->n_files,
+           rf_human_bytes(p->bytes_done, done, sizeof done), rf_human_bytes(p->bytes_total, total, sizeof total));
     fflush(stdout);
 }
 
-static void synth_usage_presets(void) {
-    printf("\npresets:\n");
+static void synth_presets(FILE *out) {
+    fprintf(out, "\npresets:\n");
     for (size_t i = 0; i < rf_synth_preset_count(); i++)
-        printf("  %-14s %s\n", rf_synth_preset_name(i), rf_synth_preset_doc(i));
+        fprintf(out, "  %-14s %s\n", rf_synth_preset_name(i), rf_synth_preset_doc(i));
+}
+
+/* --out must be new, empty, or a checkpoint (config.json) being rewritten:
+ * writing beside unrelated files would mix them into the model. */
+static int check_out_dir(const char *out, bool force) {
+    struct stat sb;
+    if (stat(out, &sb) != 0) return errno == ENOENT ? -1 : (fprintf(stderr, "refit synth: --out %s: %m\n", out), 2);
+    if (!S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "refit synth: --out %s: exists and is not a directory\n", out);
+        return 2;
+    }
+    DIR *d = opendir(out);
+    if (!d) {
+        fprintf(stderr, "refit synth: --out %s: %m\n", out);
+        return 2;
+    }
+    int entries = 0;
+    bool ckpt = false;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        entries++;
+        ckpt |= !strcmp(e->d_name, "config.json");
+    }
+    closedir(d);
+    if (entries == 0 || ckpt || force) return -1;
+    fprintf(stderr, "refit synth: --out %s: holds %d entr%s and no checkpoint (no config.json); "
+                    "add --force to write there anyway\n", out, entries, entries == 1 ? "y" : "ies");
+    return 2;
 }
 
 int rf_cmd_synth(int argc, char **argv) {
     rf_opts_t o;
-    int rc = parse_or_help(RF_CMD_SYNTH, "usage: refit synth --out DIR [--preset NAME] [--seed N] [--files N]",
-                           argc, argv, &o);
-    if (rc >= 0) {
-        if (rc == 0) synth_usage_presets();
-        return rc;
-    }
+    int rc = rf_opts_front(RF_CMD_SYNTH, argc, argv, &o, false, synth_presets);
+    if (rc >= 0) return rc;
     const char *out = rf_opt_str(&o, "out");
     if (!out) {
         fprintf(stderr, "refit synth: --out DIR is required\n");
@@ -62,18 +75,22 @@ int rf_cmd_synth(int argc, char **argv) {
     rf_model_config_t cfg;
     int files;
     long seed, nf;
-    if (rf_synth_preset(rf_opt_str(&o, "preset"), &cfg, &files) != REFIT_OK) return fail("synth");
-    if (rf_opt_int(&o, "seed", 0, __LONG_MAX__, &seed) != REFIT_OK) return fail("synth");
+    refit_status st;
+    if ((st = rf_synth_preset(rf_opt_str(&o, "preset"), &cfg, &files)) != REFIT_OK) return fail("synth", st);
+    if ((st = rf_opt_int(&o, "seed", 0, __LONG_MAX__, &seed)) != REFIT_OK) return fail("synth", st);
     if (rf_opt_str(&o, "files")) {
-        if (rf_opt_int(&o, "files", 1, 99999, &nf) != REFIT_OK) return fail("synth");
+        if ((st = rf_opt_int(&o, "files", 1, 99999, &nf)) != REFIT_OK) return fail("synth", st);
         files = (int)nf;
     }
+    if ((rc = check_out_dir(out, rf_opt_flag(&o, "force"))) >= 0) return rc;
     uint64_t bytes;
     size_t tensors;
-    if (rf_synth_total_bytes(&cfg, &bytes, &tensors) != REFIT_OK) return fail("synth");
-    printf("refit synth: %s (%s) -> %s: %zu tensors, %.2f GB in %d file%s, seed %ld\n", rf_opt_str(&o, "preset"),
-           cfg.model_type, out, tensors, (double)bytes / 1e9, files, files > 1 ? "s" : "", seed);
-    if (rf_synth_write(out, &cfg, files, (uint64_t)seed, synth_progress, NULL) != REFIT_OK) return fail("synth");
+    if ((st = rf_synth_total_bytes(&cfg, &bytes, &tensors)) != REFIT_OK) return fail("synth", st);
+    char hb[24];
+    printf("refit synth: %s (%s) -> %s: %zu tensors, %s in %d file%s, seed %ld\n", rf_opt_str(&o, "preset"),
+           cfg.model_type, out, tensors, rf_human_bytes(bytes, hb, sizeof hb), files, files > 1 ? "s" : "", seed);
+    if ((st = rf_synth_write(out, &cfg, files, (uint64_t)seed, synth_progress, NULL)) != REFIT_OK)
+        return fail("synth", st);
     return 0;
 }
 
@@ -135,15 +152,15 @@ static void print_rank_bytes(const rf_snap_t *s, int r) {
         live += data + scales;
         if (rf_snap_param_quantized(s, p) && b > biggest) biggest = b;
     }
-    printf("tp rank %d: receives %.3f MB bf16; live weights %.3f MB; shadow %.3f MB; largest bf16 staging "
-           "%.3f MB; + 2 buckets (--bucket-mb)\n",
-           r, (double)bf16 / 1e6, (double)live / 1e6, (double)live / 1e6, (double)biggest / 1e6);
+    char hb[4][24];
+    printf("tp rank %d: receives %s bf16; live weights %s; shadow %s; largest bf16 staging %s; "
+           "+ 2 buckets (--bucket-mb)\n", r, rf_human_bytes(bf16, hb[0], 24), rf_human_bytes(live, hb[1], 24),
+           rf_human_bytes(live, hb[2], 24), rf_human_bytes(biggest, hb[3], 24));
 }
 
 int rf_cmd_plan(int argc, char **argv) {
     rf_opts_t o;
-    int rc = parse_or_help(RF_CMD_PLAN, "usage: refit plan --checkpoint DIR [--tp N] [--quant SCHEME] [--moe tp|ep]",
-                           argc, argv, &o);
+    int rc = rf_opts_front(RF_CMD_PLAN, argc, argv, &o, false, NULL);
     if (rc >= 0) return rc;
     if (o.n_list != 1) {
         fprintf(stderr, "refit plan: give exactly one --checkpoint DIR\n");
@@ -151,23 +168,21 @@ int rf_cmd_plan(int argc, char **argv) {
     }
     long tp = 1;
     rf_qscheme_t scheme;
-    if (rf_opt_str(&o, "tp") && rf_opt_int(&o, "tp", 1, 1 << 20, &tp) != REFIT_OK) return fail("plan");
-    if (!rf_q_scheme_parse(rf_opt_str(&o, "quant"), &scheme)) {
-        fprintf(stderr, "refit plan: unknown --quant '%s'\n", rf_opt_str(&o, "quant"));
-        return 2;
-    }
+    refit_status st;
+    if (rf_opt_str(&o, "tp") && (st = rf_opt_int(&o, "tp", 1, 1 << 20, &tp)) != REFIT_OK) return fail("plan", st);
+    rf_q_scheme_parse(rf_opt_str(&o, "quant"), &scheme); /* the parser has checked both */
     rf_moe_mode_t moe;
-    if (!rf_moe_mode_parse(rf_opt_str(&o, "moe"), &moe)) {
-        fprintf(stderr, "refit plan: unknown --moe '%s' (tp, ep)\n", rf_opt_str(&o, "moe"));
-        return 2;
-    }
+    rf_moe_mode_parse(rf_opt_str(&o, "moe"), &moe);
     rf_ckpt_t *c = NULL;
     rf_snap_t *s = NULL;
-    if (rf_ckpt_open(o.list[0], &c) != REFIT_OK || rf_snap_build(rf_ckpt_config(c), (int)tp, moe, scheme, &s) != REFIT_OK ||
-        rf_snap_check_ckpt(s, c) != REFIT_OK) {
+    st = rf_ckpt_open(o.list[0], &c);
+    if (st == REFIT_OK) st = rf_snap_build(rf_ckpt_config(c), (int)tp, moe, scheme, &s);
+    if (st == REFIT_OK) st = rf_snap_check_ckpt(s, c);
+    if (st != REFIT_OK) {
         rf_snap_free(s);
         rf_ckpt_close(c);
-        return fail("plan");
+        fprintf(stderr, "refit plan: %s\n", rf_err_msg()); /* the checkpoint's fault, not the command line's */
+        return 1;
     }
     rf_snap_print(s, stdout);
     for (int r = 0; r < tp; r++) {
@@ -184,109 +199,24 @@ int rf_cmd_plan(int argc, char **argv) {
     return 0;
 }
 
-/* ---- inspect ------------------------------------------------------------ */
-static void print_shape(const rf_st_tensor_t *t) {
-    putchar('[');
-    for (int d = 0; d < t->ndim; d++) printf("%s%llu", d ? "," : "", (unsigned long long)t->shape[d]);
-    putchar(']');
-}
-
-static int inspect_safetensors(const char *path) {
-    rf_st_file_t *f;
-    if (rf_st_open(path, &f) != REFIT_OK) return fail("inspect");
-    printf("%s: safetensors, %zu tensors, data at byte %llu\n", path, rf_st_count(f),
-           (unsigned long long)rf_st_data_start(f));
-    for (size_t i = 0; i < rf_st_meta_count(f); i++) {
-        const char *k, *v;
-        rf_st_meta_at(f, i, &k, &v);
-        printf("  metadata %s = %s\n", k, v);
-    }
-    for (size_t i = 0; i < rf_st_count(f); i++) {
-        const rf_st_tensor_t *t = rf_st_at(f, i);
-        printf("  %-60s %-8s ", t->name, rf_dtype_name(t->dtype));
-        print_shape(t);
-        printf(" bytes [%llu,%llu)\n", (unsigned long long)t->begin, (unsigned long long)t->end);
-    }
-    rf_st_close(f);
-    return 0;
-}
-
-static int inspect_snapshot(const char *path) {
-    char *buf = NULL;
-    size_t n = 0;
-    if (rf_read_small(path, (size_t)1 << 30, &buf, &n) != REFIT_OK) return fail("inspect");
-    rf_snap_t *s;
-    refit_status st = rf_snap_decode((const uint8_t *)buf, n, path, &s);
-    if (st == REFIT_OK) {
-        printf("%s: digest %016llx\n", path, (unsigned long long)rf_snap_digest((const uint8_t *)buf, n));
-        rf_snap_print(s, stdout);
-        rf_snap_free(s);
-    }
-    free(buf);
-    return st == REFIT_OK ? 0 : fail("inspect");
-}
-
-static int inspect_dir(const char *dir) {
-    rf_ckpt_t *c;
-    if (rf_ckpt_open(dir, &c) != REFIT_OK) return fail("inspect");
-    const rf_model_config_t *cfg = rf_ckpt_config(c);
-    printf("%s: %s checkpoint, %zu tensors, hidden %lld, %lld layers, vocab %lld\n", dir, cfg->model_type,
-           rf_ckpt_count(c), (long long)cfg->hidden, (long long)cfg->n_layers, (long long)cfg->vocab);
-    for (size_t i = 0; i < rf_ckpt_count(c); i++) {
-        const rf_st_file_t *f;
-        const rf_st_tensor_t *t;
-        rf_ckpt_at(c, i, &f, &t);
-        printf("  %-60s %-6s ", t->name, rf_dtype_name(t->dtype));
-        print_shape(t);
-        const char *base = strrchr(rf_st_label(f), '/');
-        printf("  %s\n", base ? base + 1 : rf_st_label(f));
-    }
-    rf_ckpt_close(c);
-    return 0;
-}
-
-/* A directory refit_dump wrote (its manifest or snapshot there, no
- * config.json): verified as a dump set rather than read as a checkpoint. */
-static bool is_dump_dir(const char *dir) {
-    char path[4200];
-    struct stat sb;
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    if (stat(path, &sb) == 0) return false;
-    snprintf(path, sizeof path, "%s/refit-dump.json", dir);
-    if (stat(path, &sb) == 0) return true;
-    snprintf(path, sizeof path, "%s/snapshot.refit", dir);
-    return stat(path, &sb) == 0;
-}
-
-int rf_cmd_inspect(int argc, char **argv) {
-    rf_opts_t o;
-    int rc = parse_or_help(RF_CMD_INSPECT, "usage: refit inspect FILE|DIR  (safetensors file, snapshot.refit, checkpoint dir, or dump dir: "
-                           "complete/incomplete/mixed, exit 0 only when complete)",
-                           argc, argv, &o);
-    if (rc >= 0) return rc;
-    if (o.n_positional != 1) {
-        fprintf(stderr, "refit inspect: give one FILE or DIR\n");
-        return 2;
-    }
-    const char *path = o.positional[0];
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
-        fprintf(stderr, "refit inspect: %s: %m\n", path);
-        return 1;
-    }
-    if (S_ISDIR(sb.st_mode)) return is_dump_dir(path) ? rf_dump_verify(path, stdout) : inspect_dir(path);
-    FILE *fp = fopen(path, "rb");
-    char magic[8] = {0};
-    size_t got = fp ? fread(magic, 1, 8, fp) : 0;
-    if (fp) (void)fclose(fp); /* read-only: the magic read is all that matters */
-    if (got == 8 && !memcmp(magic, RF_SNAP_MAGIC, 8)) return inspect_snapshot(path);
-    return inspect_safetensors(path);
-}
-
-/* ---- env ---------------------------------------------------------------- */
+/* ---- env, version ------------------------------------------------------- */
 int rf_cmd_env(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
+    rf_opts_t o;
+    int rc = rf_opts_front(RF_CMD_ENV, argc, argv, &o, false, NULL);
+    if (rc >= 0) return rc;
     rf_opts_print_env(stdout);
+    return 0;
+}
+
+int rf_cmd_version(int argc, char **argv) {
+    rf_opts_t o;
+    int rc = rf_opts_front(RF_CMD_VERSION, argc, argv, &o, false, NULL);
+    if (rc >= 0) return rc;
+    printf("refit %s\n", refit_version());
+#ifdef REFIT_HAVE_CUDA
+    printf("backends: host, cuda\n");
+#else
+    printf("backends: host (built without CUDA)\n");
+#endif
     return 0;
 }

@@ -8,5 +8,7 @@ int rf_cmd_plan(int argc, char **argv);
 int rf_cmd_inspect(int argc, char **argv);
 int rf_cmd_env(int argc, char **argv);
 int rf_cmd_topo(int argc, char **argv);
+int rf_cmd_version(int argc, char **argv);
+int rf_cmd_help_md(int argc, char **argv);
 
 #endif

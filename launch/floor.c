@@ -61,10 +61,7 @@ static void measure(uint8_t *a, uint8_t *b, uint64_t n, int tp, rf_floor_t *f) {
     f->measured = true;
 }
 
-static void label(rf_floor_t *f) {
-    for (int p = 0; p < REFIT_PHASE_COUNT; p++) f->kind[p] = f->measured ? "none" : "unmeasured";
-    f->kind[REFIT_PHASE_OPEN] = f->kind[REFIT_PHASE_RESTORE] = "none"; /* no bytes over a link */
-    if (!f->measured) return;
+static void label_host(rf_floor_t *f) {
     /* A group of one has no link: its "transfer" is packing and unpacking in memory. */
     bool link = f->group_size > 1;
     f->kind[REFIT_PHASE_SNAPSHOT] = f->kind[REFIT_PHASE_TRANSFER] = link ? "mpi_bcast" : "memcpy";
@@ -73,21 +70,52 @@ static void label(rf_floor_t *f) {
     f->gbps[REFIT_PHASE_QUANTIZE] = f->gbps[REFIT_PHASE_COMMIT] = f->memcpy_gbps;
 }
 
+/* Rank 0's transfer runs host->device and NCCL in a pipeline: the slower bounds it. */
+static void label_cuda(rf_floor_t *f) {
+    bool nccl = f->nccl_gbps > 0 && f->nccl_gbps < f->h2d_gbps;
+    f->kind[REFIT_PHASE_SNAPSHOT] = "unmeasured"; /* the snapshot goes over MPI, not timed here */
+    f->kind[REFIT_PHASE_TRANSFER] = nccl ? "nccl_bcast" : "pinned_h2d";
+    f->gbps[REFIT_PHASE_TRANSFER] = nccl ? f->nccl_gbps : f->h2d_gbps;
+    f->kind[REFIT_PHASE_QUANTIZE] = f->kind[REFIT_PHASE_COMMIT] = "device_copy";
+    f->gbps[REFIT_PHASE_QUANTIZE] = f->gbps[REFIT_PHASE_COMMIT] = f->d2d_gbps;
+}
+
+static void label(rf_floor_t *f, bool cuda) {
+    for (int p = 0; p < REFIT_PHASE_COUNT; p++) f->kind[p] = f->measured ? "none" : "unmeasured";
+    f->kind[REFIT_PHASE_OPEN] = f->kind[REFIT_PHASE_RESTORE] = "none"; /* no bytes over a link */
+    if (!f->measured) return;
+    if (cuda) label_cuda(f);
+    else label_host(f);
+}
+
 refit_status rf_floor_measure(bool want, const char *backend, uint64_t bucket_bytes, int tp, rf_floor_t *out) {
     rf_floor_t f;
     memset(&f, 0, sizeof f);
-    int go = want && !strcmp(backend, "host");
+    bool cuda = !strcmp(backend, "cuda");
+    int go = want;
     MPI_Bcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD); /* rank 0 decides: all or none measure */
     f.probe_bytes = bucket_bytes < FLOOR_MAX_PROBE ? bucket_bytes : FLOOR_MAX_PROBE;
-    uint8_t *a = go ? malloc(f.probe_bytes) : NULL, *b = go ? malloc(f.probe_bytes) : NULL;
-    int ok = !go || (a && b);
-    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    refit_status st = ok ? REFIT_OK : rf_error(REFIT_ERR_NOMEM, "floor probe of 2 x %llu bytes",
-                                               (unsigned long long)f.probe_bytes);
-    if (go && ok) measure(a, b, f.probe_bytes, tp, &f);
-    free(a);
-    free(b);
-    label(&f);
+    refit_status st = REFIT_OK;
+    if (go && cuda) {
+        st = rf_floor_measure_cuda(f.probe_bytes, &f);
+    } else if (go) {
+        uint8_t *a = malloc(f.probe_bytes), *b = malloc(f.probe_bytes);
+        int ok = a && b;
+        MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        if (ok) measure(a, b, f.probe_bytes, tp, &f);
+        else st = rf_error(REFIT_ERR_NOMEM, "floor probe of 2 x %llu bytes", (unsigned long long)f.probe_bytes);
+        free(a);
+        free(b);
+    }
+    label(&f, cuda);
     *out = f;
     return st;
 }
+
+#ifndef REFIT_HAVE_CUDA
+refit_status rf_floor_measure_cuda(uint64_t bytes, rf_floor_t *f) {
+    (void)bytes;
+    (void)f;
+    return rf_error(REFIT_ERR_DEVICE, "this refit was built without CUDA: no cuda floors");
+}
+#endif

@@ -8,6 +8,9 @@
 #include "floor.h"
 #include "refit.h"
 
+#define RF_REPORT_SCHEMA "refit-report"
+#define RF_REPORT_SCHEMA_VERSION 2
+
 typedef struct {
     int world, tp;
     const char *scheme, *backend;
@@ -21,8 +24,17 @@ void rf_report_init(rf_report_t *r, int world, int tp, const char *scheme, const
 /* Collective: gathers this rank's stats of the load just made. */
 refit_status rf_report_add(rf_report_t *r, const char *checkpoint, const refit_load_stats *mine);
 void rf_report_free(rf_report_t *r);
-/* Rank 0: per generation, each phase's time (slowest rank) and GB/s. */
+/* Rank 0: the slowest rank's total seconds of load `load` (the one total printed). */
+double rf_report_total(const rf_report_t *r, int load);
+/* Rank 0: per generation each phase's time and the total; then per phase of
+ * the first and last load: time, bytes, GB/s, floor and achieved/floor. */
 void rf_report_print_table(const rf_report_t *r, FILE *out);
 refit_status rf_report_write_json(const rf_report_t *r, const char *path);
+
+/* Every field of the JSON report and its meaning (docs/cli.md). */
+typedef struct {
+    const char *field, *meaning;
+} rf_report_field_t;
+const rf_report_field_t *rf_report_fields(int *count);
 
 #endif

@@ -14,12 +14,10 @@
  * MPI_ERRORS_ARE_FATAL: a failure ends the job with MPI's own message, so
  * their return codes are not checked again. (The library duplicates its
  * communicators with MPI_ERRORS_RETURN and checks every call, MPI_CHECK.) */
-static void usage(FILE *out) {
-    fprintf(out, "usage: mpirun -np W refit topo [--bind auto|none]\n\n"
-                 "Prints where every rank runs: host, local rank, GPU (PCI bus id) or none, the CPUs it is\n"
+static void topo_help(FILE *out) {
+    fprintf(out, "\nPrints where every rank runs: host, local rank, GPU (PCI bus id) or none, the CPUs it is\n"
                  "bound to and their NUMA nodes, after the binding refit run makes at start; warns when a\n"
-                 "rank is not bound or its CPUs span several NUMA nodes.\n\n");
-    rf_opts_help(RF_CMD_TOPO, out);
+                 "rank is not bound or its CPUs span several NUMA nodes.\n");
 }
 
 static int count_hosts(const rf_place_t *all, int world) {
@@ -58,20 +56,15 @@ int rf_cmd_topo(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world);
-    rf_log_set_rank(rank, world);
     rf_opts_t o;
-    bool help;
     rf_bind_mode_t mode = RF_BIND_AUTO;
-    refit_status st = rf_opts_parse(RF_CMD_TOPO, argc, argv, &o, &help);
-    if (st == REFIT_OK) st = rf_bind_mode_parse(rf_opt_str(&o, "bind"), &mode);
-    if (help || st != REFIT_OK) {
-        if (rank == 0) {
-            if (st != REFIT_OK) fprintf(stderr, "refit topo: %s\n", rf_err_msg());
-            usage(st != REFIT_OK ? stderr : stdout);
-        }
+    int rc = rf_opts_front(RF_CMD_TOPO, argc, argv, &o, rank != 0, topo_help);
+    rf_log_set_rank(rank, world);
+    if (rc >= 0) {
         MPI_Finalize();
-        return st != REFIT_OK ? 2 : 0;
+        return rc;
     }
+    refit_status st = rf_bind_mode_parse(rf_opt_str(&o, "bind"), &mode);
     rf_place_t mine;
     st = rf_bind_setup(&(MPI_Comm){MPI_COMM_WORLD}, mode, &mine);
     if (st != REFIT_OK) fprintf(stderr, "refit topo: %s\n", rf_err_msg()); /* still joins the gather */
@@ -80,7 +73,7 @@ int rf_cmd_topo(int argc, char **argv) {
         fprintf(stderr, "refit topo: no memory for %d ranks' places\n", world);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
-    int rc = MPI_Gather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, 0, MPI_COMM_WORLD);
+    rc = MPI_Gather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, 0, MPI_COMM_WORLD);
     if (rank == 0 && all && rc == MPI_SUCCESS) print_table(all, world, stdout);
     free(all);
     int bad = st != REFIT_OK || rc != MPI_SUCCESS;

@@ -21,6 +21,21 @@
 #define INDEX_MAX_FILE (256u << 20) /* ~100 bytes per entry: millions of tensors */
 #define FILE_NAME_MAX 255           /* NAME_MAX of common filesystems */
 
+/* Without model.safetensors and without an index, several *.safetensors
+ * files are a sharded checkpoint whose index is missing: say that, rather
+ * than that model.safetensors does not exist. */
+static refit_status no_index(const char *dir) {
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        n += len > 12 && !strcmp(e->d_name + len - 12, ".safetensors");
+    }
+    if (d) closedir(d);
+    if (n < 2) return REFIT_OK;
+    return rf_error(REFIT_ERR_FORMAT, "%s: %zu safetensors files but no %s", dir, n, INDEX_NAME);
+}
+
 /* ---- index ------------------------------------------------------------- */
 
 struct rf_index {
@@ -393,6 +408,9 @@ refit_status rf_ckpt_open(const char *dir, rf_ckpt_t **out) {
         c->files = calloc(1, sizeof *c->files);
         c->file_names = calloc(1, sizeof *c->file_names);
         if (!c->files || !c->file_names) goto nomem;
+        free(path);
+        if (!(path = join(c->dir, SINGLE_NAME))) goto nomem;
+        if (access(path, F_OK) != 0 && errno == ENOENT) RF_CHECK_GOTO(no_index(c->dir), fail);
         RF_CHECK_GOTO(open_file(c, SINGLE_NAME), fail);
         RF_CHECK_GOTO(build_tables(c), fail);
     } else {

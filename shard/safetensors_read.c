@@ -291,6 +291,8 @@ static refit_status header_len(const uint8_t *p, size_t avail, uint64_t len, con
         return rf_error(REFIT_ERR_FORMAT,
                         "%s: byte 0: file has %" PRIu64 " bytes, too short for the 8-byte header length", label,
                         len);
+    if (p[0] == '{') /* a JSON file (config.json, an index) given as safetensors */
+        return rf_error(REFIT_ERR_FORMAT, "%s: not a safetensors file (it starts with '{')", label);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = (n << 8) | p[i];
     if (n > RF_ST_MAX_HEADER)

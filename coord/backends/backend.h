@@ -36,6 +36,8 @@ typedef struct {
      * (first one wins) and later params are still received, unprocessed */
     refit_status (*complete)(void *user, size_t param);
     void *user;
+    /* after each bucket: this rank's bytes so far and of the whole transfer */
+    void (*progress)(void *user, uint64_t done, uint64_t total);
     /* rank 0, optional (NULL: none): bucket k of group `group`'s stream is
      * packed at `bucket` (host memory) and about to be sent; --verify
      * digests each param's slice from it, in stream order */

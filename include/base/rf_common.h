@@ -50,7 +50,10 @@ void rf_err_clear(void);
 
 /* ---- logging -----------------------------------------------------------
  * REFIT_LOG=error|warn|info|debug (default warn), REFIT_LOG_SUBSYS=comma
- * list (default all), both from the settings table (rf_settings.h). Lines: "refit r3/8 host:pid subsys: message" on stderr. */
+ * list (default all), REFIT_LOG_FILE=path (%h host, %p pid; default
+ * stderr), all from the settings table (rf_settings.h). Lines: "refit r3/8
+ * host:pid subsys: message"; info and debug lines start with the time and
+ * say INFO/DEBUG. */
 typedef enum { RF_LOG_ERROR = 0, RF_LOG_WARN, RF_LOG_INFO, RF_LOG_DEBUG } rf_log_level_t;
 void rf_log_set_rank(int rank, int world); /* rank -1 = not under MPI */
 int rf_log_rank(void);

@@ -24,14 +24,17 @@ typedef enum {
     RF_SETTING_STRING, /* any text */
     RF_SETTING_CHOICE, /* one of `choices` ("a|b|c") */
     RF_SETTING_INT,    /* a decimal integer in [lo, hi] */
+    RF_SETTING_LIST,   /* a comma list of words, each one of `choices` */
 } rf_setting_type_t;
 
 /* X(ID, NAME, TYPE, DEFAULT, CHOICES, LO, HI, DOC) */
 #define RF_SETTINGS(X)                                                                                      \
     X(LOG, "REFIT_LOG", RF_SETTING_CHOICE, "warn", "error|warn|info|debug", 0, 0,                           \
-      "log level on stderr")                                                                                \
-    X(LOG_SUBSYS, "REFIT_LOG_SUBSYS", RF_SETTING_STRING, "", NULL, 0, 0,                                    \
-      "comma list of subsystems logged below warn: snap,io,comm,kern,launch,fault (empty: all)")            \
+      "log level (info and debug lines start with the time)")                                               \
+    X(LOG_SUBSYS, "REFIT_LOG_SUBSYS", RF_SETTING_LIST, "", "all|snap|io|comm|kern|launch|fault|settings",   \
+      0, 0, "comma list of subsystems logged below warn (empty: all)")                                      \
+    X(LOG_FILE, "REFIT_LOG_FILE", RF_SETTING_STRING, "", NULL, 0, 0,                                        \
+      "log to this file instead of stderr; %h = host name, %p = process id (as NCCL_DEBUG_FILE)")          \
     X(FAULT, "REFIT_FAULT", RF_SETTING_STRING, "", NULL, 0, 0,                                              \
       "tests only: inject a fault, RANK:PHASE:KIND[:GEN] (docs/faults.md)")                                 \
     X(FAULT_RESUME, "REFIT_FAULT_RESUME", RF_SETTING_STRING, "", NULL, 0, 0,                                \

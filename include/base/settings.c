@@ -44,10 +44,32 @@ static bool parse_long(const char *v, long lo, long hi, long *out) {
     return true;
 }
 
-static refit_status malformed(const rf_setting_def_t *d, const char *v) {
-    if (d->type == RF_SETTING_CHOICE)
-        return rf_error(REFIT_ERR_INVALID_ARG, "%s='%s': expected one of %s", d->name, v, d->choices);
-    return rf_error(REFIT_ERR_INVALID_ARG, "%s='%s': expected an integer in [%ld, %ld]", d->name, v, d->lo, d->hi);
+/* "NAME: 'value' is not ...", as the command's own options say it. */
+static refit_status malformed(const rf_setting_def_t *d, const char *v, size_t len) {
+    if (d->type == RF_SETTING_INT)
+        return rf_error(REFIT_ERR_INVALID_ARG, "%s: '%s' is not an integer in [%ld, %ld]", d->name, v, d->lo, d->hi);
+    char list[160];
+    size_t k = 0;
+    for (const char *p = d->choices; *p && k + 3 < sizeof list; p++) { /* "a|b" -> "a, b" */
+        if (*p == '|') list[k++] = ',';
+        list[k++] = *p == '|' ? ' ' : *p;
+    }
+    list[k] = '\0';
+    return rf_error(REFIT_ERR_INVALID_ARG, "%s: '%.*s' is not one of %s", d->name, (int)len, v, list);
+}
+
+/* LIST: the first word of v that is not a choice is the error. */
+static refit_status check_list(const rf_setting_def_t *d, const char *v) {
+    for (const char *p = v; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char word[64];
+        snprintf(word, sizeof word, "%.*s", (int)len, p);
+        if (choice_index(d->choices, word) < 0) return malformed(d, p, len);
+        if (!end) break;
+        p = end + 1;
+    }
+    return REFIT_OK;
 }
 
 /* The value to use (environment or default), checked against the type. */
@@ -58,8 +80,9 @@ static refit_status lookup(rf_setting_id_t id, const char **text, long *num, int
     if (!v) v = d->def;
     long n = 0;
     int c = 0;
-    if (d->type == RF_SETTING_INT && !parse_long(v, d->lo, d->hi, &n)) return malformed(d, v);
-    if (d->type == RF_SETTING_CHOICE && (c = choice_index(d->choices, v)) < 0) return malformed(d, v);
+    if (d->type == RF_SETTING_INT && !parse_long(v, d->lo, d->hi, &n)) return malformed(d, v, strlen(v));
+    if (d->type == RF_SETTING_CHOICE && (c = choice_index(d->choices, v)) < 0) return malformed(d, v, strlen(v));
+    if (d->type == RF_SETTING_LIST) RF_CHECK(check_list(d, v));
     if (text) *text = v;
     if (num) *num = n;
     if (choice) *choice = c;

@@ -132,7 +132,7 @@ static rf_model_config_t preset_config(const preset_t *p) {
 }
 
 refit_status rf_synth_preset(const char *name, rf_model_config_t *cfg, int *n_files) {
-    if (!name || !cfg) return rf_error(REFIT_ERR_INVALID_ARG, "synth: NULL preset argument");
+    if (!name || !cfg) return rf_error(REFIT_ERR_INVALID_ARG, "NULL preset argument");
     for (size_t i = 0; i < N_PRESETS; i++) {
         if (strcmp(presets[i].name, name) != 0) continue;
         *cfg = preset_config(&presets[i]);
@@ -144,7 +144,7 @@ refit_status rf_synth_preset(const char *name, rf_model_config_t *cfg, int *n_fi
     for (size_t i = 0; i < N_PRESETS && off < sizeof known; i++)
         off += (size_t)snprintf(known + off, sizeof known - off, "%s%s", i ? ", " : "",
                                 presets[i].name);
-    return rf_error(REFIT_ERR_INVALID_ARG, "synth: unknown preset '%s' (known: %s)", name, known);
+    return rf_error(REFIT_ERR_INVALID_ARG, "unknown preset '%s' (known: %s)", name, known);
 }
 
 /* ---- values ------------------------------------------------------------- */
@@ -329,7 +329,7 @@ static refit_status plan_tensors(const rf_model_config_t *cfg, plan_t *out) {
     p.t = calloc(cap ? cap : 1, sizeof *p.t);
     if (!p.t) {
         free(p.params);
-        return rf_error(REFIT_ERR_NOMEM, "synth: cannot allocate %zu tensors", cap);
+        return rf_error(REFIT_ERR_NOMEM, "cannot allocate %zu tensors", cap);
     }
     for (size_t i = 0; i < np; i++) {
         for (int k = 0; k < rf_param_n_sources(&p.params[i]); k++) {
@@ -348,7 +348,7 @@ static refit_status plan_tensors(const rf_model_config_t *cfg, plan_t *out) {
             t->bytes = 2 * t->nelem;
             if (!rf_add_u64(p.total, t->bytes, &p.total)) {
                 plan_free(&p);
-                return rf_error(REFIT_ERR_UNSUPPORTED, "synth: checkpoint size overflows");
+                return rf_error(REFIT_ERR_UNSUPPORTED, "checkpoint size overflows");
             }
         }
     }
@@ -380,7 +380,7 @@ static void plan_files(plan_t *p, int n_files) {
 
 refit_status rf_synth_total_bytes(const rf_model_config_t *cfg, uint64_t *bytes,
                                   size_t *n_tensors) {
-    if (!cfg) return rf_error(REFIT_ERR_INVALID_ARG, "synth: NULL config");
+    if (!cfg) return rf_error(REFIT_ERR_INVALID_ARG, "NULL config");
     plan_t p;
     RF_CHECK(plan_tensors(cfg, &p));
     if (bytes) *bytes = p.total;
@@ -394,7 +394,7 @@ refit_status rf_synth_total_bytes(const rf_model_config_t *cfg, uint64_t *bytes,
 static refit_status join(char *dst, size_t cap, const char *dir, const char *name) {
     int n = snprintf(dst, cap, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= cap)
-        return rf_error(REFIT_ERR_INVALID_ARG, "synth: path too long: %s/%s", dir, name);
+        return rf_error(REFIT_ERR_INVALID_ARG, "path too long: %s/%s", dir, name);
     return REFIT_OK;
 }
 
@@ -405,7 +405,7 @@ static refit_status write_text(const char *dir, const char *name, const char *te
     RF_CHECK(join(path, sizeof path, dir, name));
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f) return rf_error(REFIT_ERR_IO, "synth: cannot create %s: %s", tmp, strerror(errno));
+    if (!f) return rf_error(REFIT_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
     size_t len = strlen(text);
     bool ok = fwrite(text, 1, len, f) == len;
     int err = errno;
@@ -415,12 +415,12 @@ static refit_status write_text(const char *dir, const char *name, const char *te
     }
     if (!ok) {
         unlink(tmp);
-        return rf_error(REFIT_ERR_IO, "synth: cannot write %s: %s", tmp, strerror(err));
+        return rf_error(REFIT_ERR_IO, "cannot write %s: %s", tmp, strerror(err));
     }
     if (rename(tmp, path) != 0) {
         err = errno;
         unlink(tmp);
-        return rf_error(REFIT_ERR_IO, "synth: cannot rename %s: %s", tmp, strerror(err));
+        return rf_error(REFIT_ERR_IO, "cannot rename %s: %s", tmp, strerror(err));
     }
     return REFIT_OK;
 }
@@ -429,7 +429,7 @@ static refit_status remove_stale(const char *dir, const char *name) {
     char path[4096];
     RF_CHECK(join(path, sizeof path, dir, name));
     if (unlink(path) != 0 && errno != ENOENT)
-        return rf_error(REFIT_ERR_IO, "synth: cannot remove stale %s: %s", path, strerror(errno));
+        return rf_error(REFIT_ERR_IO, "cannot remove stale %s: %s", path, strerror(errno));
     return REFIT_OK;
 }
 
@@ -520,7 +520,7 @@ static refit_status write_config(const char *dir, const rf_model_config_t *c) {
                      c->tie_embeddings ? "true" : "false", qwen ? 32768 : 8192,
                      qwen ? "1e-06" : "1e-05", qwen ? "1000000.0" : "500000.0");
     if (n < 0 || (size_t)n >= sizeof text)
-        return rf_error(REFIT_ERR_INTERNAL, "synth: config.json too long");
+        return rf_error(REFIT_ERR_INTERNAL, "config.json too long");
     return write_text(dir, "config.json", text);
 }
 
@@ -534,7 +534,7 @@ static void file_name(char *dst, size_t cap, int k, int n_files) {
 static refit_status write_index(const char *dir, const plan_t *p, int n_files) {
     size_t cap = 128 + p->n * (RF_NAME_MAX + 64), off = 0;
     char *text = malloc(cap);
-    if (!text) return rf_error(REFIT_ERR_NOMEM, "synth: cannot allocate index text");
+    if (!text) return rf_error(REFIT_ERR_NOMEM, "cannot allocate index text");
     off += (size_t)snprintf(text + off, cap - off,
                             "{\n  \"metadata\": {\"total_size\": %llu},\n  \"weight_map\": {\n",
                             (unsigned long long)p->total);
@@ -563,11 +563,11 @@ typedef struct {
 static refit_status fill_cb(void *user, size_t index, uint8_t *dst, uint64_t nbytes) {
     file_ctx_t *fc = user;
     if (index >= fc->count)
-        return rf_error(REFIT_ERR_INTERNAL, "synth: fill asked for tensor %zu of %zu", index,
+        return rf_error(REFIT_ERR_INTERNAL, "fill asked for tensor %zu of %zu", index,
                         fc->count);
     const synth_tensor_t *t = &fc->plan->t[fc->first + index];
     if (nbytes != t->bytes || !dst)
-        return rf_error(REFIT_ERR_INTERNAL, "synth: %s: fill of %llu bytes, expected %llu",
+        return rf_error(REFIT_ERR_INTERNAL, "%s: fill of %llu bytes, expected %llu",
                         t->name, (unsigned long long)nbytes, (unsigned long long)t->bytes);
     fill_tensor(t->name, fc->seed, dst, t->nelem);
     fc->prog.bytes_done += t->bytes;
@@ -605,7 +605,7 @@ static refit_status check_family(const rf_model_config_t *c) {
                         family_type(c->family), c->moe);
     if (c->qkv_bias != bias || c->qk_norm != norm)
         return rf_error(REFIT_ERR_INVALID_ARG,
-                        "synth: qkv_bias/qk_norm must match the family (%s has qkv_bias %d, "
+                        "qkv_bias/qk_norm must match the family (%s has qkv_bias %d, "
                         "qk_norm %d)",
                         family_type(c->family), c->qkv_bias, c->qk_norm);
     return REFIT_OK;
@@ -613,13 +613,13 @@ static refit_status check_family(const rf_model_config_t *c) {
 
 refit_status rf_synth_write(const char *dir, const rf_model_config_t *cfg, int n_files,
                             uint64_t seed, rf_synth_progress_fn progress, void *user) {
-    if (!dir || !cfg) return rf_error(REFIT_ERR_INVALID_ARG, "synth: NULL argument");
+    if (!dir || !cfg) return rf_error(REFIT_ERR_INVALID_ARG, "NULL argument");
     RF_CHECK(check_family(cfg));
     plan_t plan;
     refit_status st;
     RF_CHECK(plan_tensors(cfg, &plan));
     if (n_files < 1 || n_files > 99999 || (size_t)n_files > plan.n) {
-        st = rf_error(REFIT_ERR_INVALID_ARG, "synth: %d files for %zu tensors (need 1..%zu)",
+        st = rf_error(REFIT_ERR_INVALID_ARG, "%d files for %zu tensors (need 1..%zu)",
                       n_files, plan.n, plan.n < 99999 ? plan.n : 99999);
         goto out;
     }

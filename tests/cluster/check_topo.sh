@@ -24,7 +24,7 @@ gpu=none
 [ -e /dev/nvidiactl ] && gpu='[0-9]+ [0-9a-f]{4}:' # a GPU machine: a device and its PCI id
 
 expect "topo --help" 0 "usage: mpirun -np W refit topo" -- "$REFIT" topo --help
-expect "topo --bind bogus" 2 "--bind 'bogus': expected auto or none" -- mpirun_np 1 "$REFIT" topo --bind bogus
+expect "topo --bind bogus" 2 "--bind: 'bogus' is not one of auto, none" -- mpirun_np 1 "$REFIT" topo --bind bogus
 expect "topo np 2 bound by mpirun" 0 "2 ranks on 1 host" "^ +0  $host +0/2 +$gpu" "^ +1  $host +1/2 +$gpu" \
   "every rank bound inside one NUMA node" -- mpirun_np 2 --bind-to core "$REFIT" topo --bind none
 expect "topo unbound warns" 0 "^ +1  $host +1/2 .* nobody" "warning: rank 1 on $host: not bound" \
@@ -48,5 +48,5 @@ expect "run binds at start and says so" 0 "launch: local rank 1 of 2, gpu $gpu.*
   "generation 1 committed" \
   -- logged 2 --bind-to none "$REFIT" run
 unset HWLOC_THISSYSTEM
-expect "run --bind bogus" 2 "--bind 'bogus': expected auto or none" -- mpirun_np 1 "$REFIT" run --bind bogus
+expect "run --bind bogus" 2 "--bind: 'bogus' is not one of auto, none" -- mpirun_np 1 "$REFIT" run --bind bogus
 finish

@@ -51,7 +51,7 @@ run_case header_length "$SHARD: byte 0: header length" copy_then header-length $
 run_case not_json "$SHARD: byte [0-9]+: invalid header JSON" copy_then not-json $SHARD
 run_case overlap "$SHARD: tensors .* overlap at data byte" copy_then overlap $SHARD
 run_case hole "$SHARD: hole in data buffer at byte 0" copy_then hole $SHARD
-run_case wrong_dtype "tensor $Q has dtype F64, snapshot records BF16" gen --tensor-dtype $Q=F64
+run_case wrong_dtype "unsupported dtype F64 in tensor $Q of file " gen --tensor-dtype $Q=F64
 run_case wrong_shape "tensor $Q has shape \\[[0-9]+,[0-9]+\\], snapshot records" gen --reshape $Q
 run_case missing "tensor $K missing" gen --drop $K
 run_case renamed "unknown tensor model.layers.1.self_attn.key_proj.weight|tensor $K missing" \

@@ -21,7 +21,7 @@ done
 expect "refit env" 0 "REFIT_TP .*tensor-parallel" "$REFIT" env
 expect "unknown command" 2 "unknown command 'frobnicate'" "$REFIT" frobnicate
 expect "unknown option" 2 "unknown option '--bogus'" "$REFIT" synth --bogus
-expect "unknown preset" 1 "tiny" "$REFIT" synth --out "$WORK/x" --preset nope
+expect "unknown preset" 2 "tiny" "$REFIT" synth --out "$WORK/x" --preset nope
 
 expect "synth tiny" 0 "written \\(3/3 files" "$REFIT" synth --out "$WORK/tiny" --preset tiny
 expect "synth tiny-qwen2" 0 "written" "$REFIT" synth --out "$WORK/q2" --preset tiny-qwen2 --seed 5
@@ -33,7 +33,7 @@ expect "plan --moe ep: experts per rank" 0 "experts \\[4,5\\) of 6: gate_proj,up
   "$REFIT" plan --checkpoint "$WORK/q3m" --tp 4 --moe ep --quant fp8-block
 expect "plan --moe tp: intermediate slices" 0 "experts \\[0,6\\) of 6: down_proj columns \\[120,160\\)" \
   "$REFIT" plan --checkpoint "$WORK/q3m" --tp 4 --moe tp
-expect "plan --moe bad" 2 "unknown --moe 'xp'" "$REFIT" plan --checkpoint "$WORK/q3m" --moe xp
+expect "plan --moe bad" 2 "--moe: 'xp' is not one of tp, ep" "$REFIT" plan --checkpoint "$WORK/q3m" --moe xp
 expect "plan E < tp" 1 "num_experts 6 is less than tp 8" "$REFIT" plan --checkpoint "$WORK/q3m" --tp 8 --moe ep
 expect "inspect dir" 0 "llama checkpoint" "$REFIT" inspect "$WORK/tiny"
 expect "inspect file" 0 "BF16" "$REFIT" inspect "$WORK/tiny/model-00001-of-00003.safetensors"
@@ -58,5 +58,5 @@ expect "tp not dividing world" 2 "world size 2 is not a multiple of tp 3|not a m
   mpirun_np 2 "$REFIT" run --checkpoint "$WORK/tiny" --tp 3
 expect "missing checkpoint" 1 "rank 0: .*nowhere.*No such file" \
   mpirun_np 2 "$REFIT" run --checkpoint "$WORK/nowhere"
-expect "bad quant" 2 "unknown quant scheme 'fp9'" mpirun_np 1 "$REFIT" run --quant fp9
+expect "bad quant" 2 "--quant: 'fp9' is not one of" mpirun_np 1 "$REFIT" run --quant fp9
 finish

@@ -8,18 +8,26 @@ import struct
 import sys
 
 
-def rewrite_header(path, edit):
-    """Re-encode the header after `edit(header_dict)`, keeping the data buffer."""
+def read_st(path):
+    """(header dict, data buffer) of a safetensors file."""
     with open(path, "rb") as f:
         blob = f.read()
     n = struct.unpack("<Q", blob[:8])[0]
-    header = json.loads(blob[8:8 + n])
-    data = blob[8 + n:]
-    edit(header)
+    return json.loads(blob[8:8 + n]), blob[8 + n:]
+
+
+def write_st(path, header, data):
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-(8 + len(text)) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text + data)
+
+
+def rewrite_header(path, edit):
+    """Re-encode the header after `edit(header_dict)`, keeping the data buffer."""
+    header, data = read_st(path)
+    edit(header)
+    write_st(path, header, data)
 
 
 def tensors_by_offset(header):

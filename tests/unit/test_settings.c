@@ -12,7 +12,8 @@
 
 /* The variables the library reads: each must be in the table. */
 static const char *const wanted[] = {"REFIT_LOG",       "REFIT_LOG_SUBSYS",   "REFIT_FAULT",       "REFIT_NODE_ID",
-                                     "REFIT_XFER_TOPO", "REFIT_PACK_THREADS", "REFIT_BLOCK_KERNEL"};
+                                     "REFIT_XFER_TOPO", "REFIT_PACK_THREADS", "REFIT_BLOCK_KERNEL",
+                                     "REFIT_LOG_FILE"};
 
 static void test_table(void) {
     for (size_t w = 0; w < sizeof wanted / sizeof wanted[0]; w++) {
@@ -23,7 +24,8 @@ static void test_table(void) {
     for (int i = 0; i < RF_SET_COUNT; i++) {
         const rf_setting_def_t *d = rf_setting_def((rf_setting_id_t)i);
         CHECK(d->doc && *d->doc && d->def, "%s: no doc or default", d->name);
-        CHECK((d->type == RF_SETTING_CHOICE) == (d->choices != NULL), "%s: choices", d->name);
+        CHECK((d->type == RF_SETTING_CHOICE || d->type == RF_SETTING_LIST) == (d->choices != NULL), "%s: choices",
+              d->name);
         unsetenv(d->name);
     }
     CHECK(rf_setting_def(RF_SET_COUNT) == NULL, "a setting past the table");
@@ -43,7 +45,7 @@ static void test_int(void) {
         n = 77;
         CHECK(rf_setting_int(RF_SET_PACK_THREADS, &n) == REFIT_ERR_INVALID_ARG && n == 77, "'%s' accepted", bad[i]);
         char want[80];
-        snprintf(want, sizeof want, "REFIT_PACK_THREADS='%s': expected an integer in [0, 1024]", bad[i]);
+        snprintf(want, sizeof want, "REFIT_PACK_THREADS: '%s' is not an integer in [0, 1024]", bad[i]);
         CHECK(strstr(rf_err_msg(), want), "'%s': message '%s'", bad[i], rf_err_msg());
         rf_err_clear();
         CHECK(rf_settings_check() == REFIT_ERR_INVALID_ARG && strstr(rf_err_msg(), "REFIT_PACK_THREADS"),
@@ -61,13 +63,21 @@ static void test_choice(void) {
     setenv("REFIT_XFER_TOPO", "fla", 1);
     rf_err_clear();
     CHECK(rf_setting_choice(RF_SET_XFER_TOPO, &c) == REFIT_ERR_INVALID_ARG, "'fla' accepted");
-    CHECK(strstr(rf_err_msg(), "REFIT_XFER_TOPO='fla': expected one of node|flat"), "message '%s'", rf_err_msg());
+    CHECK(strstr(rf_err_msg(), "REFIT_XFER_TOPO: 'fla' is not one of node, flat"), "message '%s'", rf_err_msg());
     unsetenv("REFIT_XFER_TOPO");
     setenv("REFIT_LOG", "loud", 1); /* the log cannot fail: it takes the default */
     CHECK(rf_setting_choice_or_default(RF_SET_LOG) == 1, "malformed REFIT_LOG: %d", rf_setting_choice_or_default(RF_SET_LOG));
     setenv("REFIT_LOG", "debug", 1);
     CHECK(rf_setting_choice_or_default(RF_SET_LOG) == 3, "debug");
     unsetenv("REFIT_LOG");
+    setenv("REFIT_LOG_SUBSYS", "snap,comm", 1); /* a list: every word one of the choices */
+    rf_err_clear();
+    CHECK(rf_settings_check() == REFIT_OK, "snap,comm refused: %s", rf_err_msg());
+    setenv("REFIT_LOG_SUBSYS", "snap,bogus", 1);
+    CHECK(rf_settings_check() == REFIT_ERR_INVALID_ARG &&
+              strstr(rf_err_msg(), "REFIT_LOG_SUBSYS: 'bogus' is not one of all, snap, io, comm"),
+          "message '%s'", rf_err_msg());
+    unsetenv("REFIT_LOG_SUBSYS");
     const char *v = NULL;
     CHECK(rf_setting_str(RF_SET_BLOCK_KERNEL, &v) == REFIT_OK && !strcmp(v, "pdl"), "block kernel default %s", v);
 }

@@ -11,7 +11,11 @@
  * its slices. Events chain the three streams; a ring of RF_CUDA_RING
  * buckets keeps packing, the host-to-device copy, NCCL and quantization of
  * consecutive items overlapping. The only host waits are rank 0 reusing a
- * pinned bucket and the final collect. */
+ * pinned bucket and the final collect.
+ *
+ * Bytes: rank 0 counts each item once, as it crosses host to device (what
+ * its transfer moves, whatever the number of receivers; np 1 included), a
+ * receiver each item it keeps. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -138,7 +142,6 @@ static refit_status root_item(run_t *r, size_t k, int g, int s, bool reused, uin
         CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_h2d[s], 0), "wait");
         NCCL_CHECK(ncclBroadcast(c->dbuf[s], c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "broadcast");
         CUDA_CHECK(cudaEventRecord(c->ev_sent[s], c->s_nccl), "event");
-        *moved += bytes;
     } else if (world > 1 && (g != 0 || world > tp)) {
         CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_h2d[s], 0), "wait");
         NCCL_CHECK(ncclGroupStart(), "group start");
@@ -146,8 +149,8 @@ static refit_status root_item(run_t *r, size_t k, int g, int s, bool reused, uin
             if (peer != 0) NCCL_CHECK(ncclSend(c->dbuf[s], bytes, ncclUint8, peer, c->nccl, c->s_nccl), "send");
         NCCL_CHECK(ncclGroupEnd(), "group end");
         CUDA_CHECK(cudaEventRecord(c->ev_sent[s], c->s_nccl), "event");
-        *moved += bytes * (uint64_t)((world - 1 - g) / tp + (g != 0));
     }
+    *moved += bytes; /* host to device, once */
     if (g == 0) {
         CUDA_CHECK(cudaStreamWaitEvent(c->s_comp, c->ev_h2d[s], 0), "wait");
         RF_CHECK(unpack(r, 0, k, c->dbuf[s]));
@@ -188,7 +191,8 @@ refit_status rf_xfer_cuda_run(rf_backend_t *b, const rf_xfer_t *x, uint64_t *byt
     run_t r = {.b = b, .c = c, .x = x, .failed = REFIT_OK};
     c->pack_seconds = c->wait_seconds = 0;
     double t0 = rf_now();
-    uint64_t moved = 0;
+    uint64_t moved = 0, total = 0; /* rank 0: every stream once; a receiver: its own */
+    for (int g = 0; g < tp; g++) total += root || g == mine ? rf_plan_total(x->plan, g) : 0;
     size_t item = 0;
     for (size_t k = 0; k < x->plan->max_buckets && st == REFIT_OK; k++)
         for (int g = 0; g < tp && st == REFIT_OK; g++) {
@@ -197,6 +201,7 @@ refit_status rf_xfer_cuda_run(rf_backend_t *b, const rf_xfer_t *x, uint64_t *byt
             else if (g == mine || x->bcast) st = recv_item(&r, k, g, g == mine, (int)(item % RF_CUDA_RING), &moved);
             else continue;
             item++;
+            if (st == REFIT_OK && x->progress && (root || g == mine)) x->progress(x->user, moved, total);
         }
     if (st == REFIT_OK) { /* the ring's last items must land before anyone reads params */
         cudaError_t e = cudaStreamSynchronize(c->s_nccl);

@@ -16,6 +16,7 @@ typedef struct {
     int group;
     bool keep;            /* this rank keeps the group's bytes */
     refit_status failed;  /* first local failure of a completion callback */
+    uint64_t done, total; /* this rank's bytes, for x->progress */
 } xfer_state_t;
 
 static void unpack_bucket(xfer_state_t *s, size_t k, const uint8_t *buf) {
@@ -56,6 +57,8 @@ static refit_status run_group(xfer_state_t *s, uint8_t *bufs[2], uint64_t *moved
             req[(k - 1) % 2] = NULL;
             st = rf_comm_wait(prev);
             if (st == REFIT_OK && s->keep) unpack_bucket(s, k - 1, bufs[(k - 1) % 2]);
+            s->done += rf_plan_bucket_bytes(plan, s->group, k - 1);
+            if (st == REFIT_OK && s->x->progress) s->x->progress(s->x->user, s->done, s->total);
         }
     }
     for (int i = 0; i < 2; i++)
@@ -75,6 +78,7 @@ refit_status rf_xfer_host_run(const rf_xfer_t *x, uint64_t *bytes_moved) {
      * allocation is agreed on first. */
     st = rf_comm_agree(x->comm, st);
     uint64_t moved = 0;
+    for (int g = 0; g < x->tp; g++) s.total += rf_comm_in_group(x->comm, g) ? rf_plan_total(x->plan, g) : 0;
     for (int g = 0; g < x->tp && st == REFIT_OK; g++) {
         if (!rf_comm_in_group(x->comm, g)) continue;
         s.group = g;
