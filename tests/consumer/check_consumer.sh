@@ -54,11 +54,14 @@ export PKG_CONFIG_PATH=$libdir/pkgconfig
 $cc $extra "$src/tests/consumer/consumer.c" -o "$work/consumer-pc" $(pkg-config --cflags --libs refit) -pthread \
   -Wl,-rpath,"$(pkg-config --variable=libdir refit)" || fail "cc with pkg-config --cflags --libs refit"
 run pkg-config "$work/consumer-pc"
-ldd "$work/consumer-pc" | grep -q "librefit.so.$major => $libdir/" || fail "pkg-config consumer does not use the installed librefit.so"
+# ldd's output captured first: grep -q ends early, and ldd's SIGPIPE would fail the pipeline under pipefail
+libs=$(ldd "$work/consumer-pc")
+grep -q "librefit.so.$major => $libdir/" <<<"$libs" || fail "pkg-config consumer does not use the installed librefit.so"
 
 # shellcheck disable=SC2046,SC2086
 $cc $extra "$src/tests/consumer/consumer.c" -o "$work/consumer-static" $(pkg-config --cflags refit) \
   "$libdir/librefit.a" $(pkg-config --static --libs refit | sed 's/ -lrefit / /') -pthread \
   || fail "cc with librefit.a and pkg-config --static --libs refit"
-! ldd "$work/consumer-static" | grep -q librefit || fail "static consumer links librefit.so"
+libs=$(ldd "$work/consumer-static")
+! grep -q librefit <<<"$libs" || fail "static consumer links librefit.so"
 run static "$work/consumer-static"
