@@ -79,9 +79,11 @@ for s in embed verify; do
   fi
 done
 
-if want cli && [ -f tests/cli/cuda_row.sh ]; then
+if want cli; then
   step cli
-  timeout 200 bash tests/cli/cuda_row.sh $B/refit >"$O/cli_cuda.log" 2>&1; echo "cli cuda row exit $?"; tail -n 25 "$O/cli_cuda.log"
+  timeout 200 bash tests/cli/check_rows.sh $B/refit "$PWD" cuda >"$O/cli_cuda.log" 2>&1; echo "cli cuda row exit $?"
+  tail -n 25 "$O/cli_cuda.log"
+  [ -x $B/tests/test_device ] && { timeout 60 $B/tests/test_device >"$O/test_device.log" 2>&1; echo "test_device exit $?: $(tail -n 1 "$O/test_device.log")"; }
 fi
 
 if want moe30b && [ -f bench/gpu_moe.sh ]; then
