@@ -123,6 +123,10 @@ static refit_status commit(refit_ctx *ctx, void *stream) {
     ctx->staged = false;
     rf_phase_end(ctx, &t, REFIT_PHASE_COMMIT, bytes);
     ctx->stats.pause_seconds = rf_now() - t0;
+    if (st == REFIT_OK)
+        RF_INFO("snap", "generation %lld committed in %.1f ms (stage %.1f ms, pause %.2f ms)",
+                (long long)ctx->generation, 1e3 * (ctx->stats.stage_seconds + ctx->stats.pause_seconds),
+                1e3 * ctx->stats.stage_seconds, 1e3 * ctx->stats.pause_seconds);
     return st;
 }
 
