@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
     refit_options_default(&opt);
     opt.backend = REFIT_BACKEND_HOST;
     opt.bucket_bytes = 64 << 10; /* many buckets: many chances to call */
-    refit_ctx *ctx;
+    refit_ctx *ctx = NULL;
     if (argc != 2 || refit_create(&(MPI_Comm){MPI_COMM_WORLD}, &opt, &ctx) != REFIT_OK) {
         fprintf(stderr, "usage: test_progress CHECKPOINT_DIR (under mpirun)\n");
         MPI_Abort(MPI_COMM_WORLD, 2);
