@@ -148,7 +148,18 @@ typedef struct refit_options {
     /* What a collective call past timeout_s does (see "Embedding" below):
      * REFIT_ON_TIMEOUT_RETURN (default, 0) or REFIT_ON_TIMEOUT_ABORT. */
     int on_timeout;
+    /* ---- sources (issue 11) ---------------------------------------------
+     * Who reads a checkpoint directory: REFIT_READERS_ROOT (default, 0):
+     * rank 0 reads every byte and sends each rank its slices; ALL: rank 0
+     * validates every header against the snapshot and broadcasts the
+     * verdict, then every rank preads only its own slices from the same
+     * directory (it must see it: a shared or replicated file system) and
+     * nothing crosses the data plane. Same value on every rank (checked at
+     * create). refit run --readers, REFIT_READERS. */
+    int readers;
 } refit_options;
+
+typedef enum { REFIT_READERS_ROOT = 0, REFIT_READERS_ALL = 1 } refit_readers;
 
 /* Fills *opt with the defaults of the fields `struct_size` bytes hold and
  * sets opt->struct_size = struct_size. Local, any thread, allocates nothing.
@@ -289,7 +300,8 @@ REFIT_API refit_status refit_last_stats(const refit_ctx *ctx, refit_load_stats *
  * level. Return mode works at any level. */
 typedef enum { REFIT_ON_TIMEOUT_RETURN = 0, REFIT_ON_TIMEOUT_ABORT = 1 } refit_on_timeout;
 
-typedef enum { REFIT_DTYPE_BF16 = 1, REFIT_DTYPE_F8_E4M3 = 2, REFIT_DTYPE_F32 = 3 } refit_dtype;
+/* F16 and F32 appear only in sources (converted to bf16 as SPEC §1 says). */
+typedef enum { REFIT_DTYPE_BF16 = 1, REFIT_DTYPE_F8_E4M3 = 2, REFIT_DTYPE_F32 = 3, REFIT_DTYPE_F16 = 4 } refit_dtype;
 
 /* One param of this rank. Strings and pointers are owned by the context and
  * stay valid until refit_destroy. data/scales are device pointers on the
@@ -369,6 +381,69 @@ REFIT_API refit_status refit_commit(refit_ctx *ctx, void *cuda_stream);
 /* Collective, state staged: drops the staged generation; back to open or
  * loaded. */
 REFIT_API refit_status refit_abandon(refit_ctx *ctx);
+
+/* ---- sources (issue 11): where the next generation's weights are --------
+ * A source is a manifest (every checkpoint tensor's name, dtype, shape:
+ * checked against the snapshot before any weight is read) plus bytes on
+ * demand. Three kinds:
+ *   REFIT_SOURCE_DIR: a safetensors checkpoint directory, read by rank 0 or
+ *     by every rank (`readers`, as refit_options.readers); refit_stage(ctx,
+ *     dir) is this kind with the context's readers.
+ *   REFIT_SOURCE_ROOT_MEMORY: tensors in rank 0's memory (a trainer's
+ *     gathered state dict): rank 0 passes `tensors`, the other ranks pass
+ *     none; rank 0 packs the buckets from them (device pointers with device
+ *     copies, host pointers through pinned staging) and sends each rank its
+ *     slices as from a directory.
+ *   REFIT_SOURCE_RANK_MEMORY: every rank holds the full tensors (after an
+ *     all-gather in a colocated trainer): each rank slices and quantizes its
+ *     own part locally; each rank's manifest is checked against the
+ *     snapshot and a rank whose manifest differs fails the stage everywhere.
+ * Memory tensors: names as in the checkpoint (Hugging Face names, e.g.
+ * model.layers.0.self_attn.q_proj.weight), contiguous row-major, BF16, F16
+ * or F32 (converted per SPEC §1; a value not finite after conversion is
+ * rejected naming the tensor). Device pointers only on the cuda backend, on
+ * this rank's GPU. The caller keeps every pointer valid and unchanged until
+ * refit_stage_source returns; refit copies nothing it keeps afterwards.
+ * The model (config.json) comes from the open context (refit_open, or an
+ * earlier load); a context in state created needs `config_dir`: a
+ * directory holding the model's config.json (rank 0's), the snapshot is
+ * then built from it and rank 0's manifest. */
+typedef enum { REFIT_MEM_HOST = 0, REFIT_MEM_DEVICE = 1 } refit_mem_kind;
+
+typedef struct refit_tensor {
+    const char *name;     /* checkpoint tensor name */
+    refit_dtype dtype;    /* REFIT_DTYPE_BF16, _F16 or _F32 */
+    int ndim;             /* 1..3 */
+    int64_t shape[3];     /* row-major; unused entries 0 */
+    const void *data;     /* contiguous; product(shape) elements of dtype */
+    refit_mem_kind where; /* host memory, or device memory of this rank's GPU */
+} refit_tensor;
+
+typedef enum { REFIT_SOURCE_DIR = 0, REFIT_SOURCE_ROOT_MEMORY = 1, REFIT_SOURCE_RANK_MEMORY = 2 } refit_source_kind;
+
+/* Grows like refit_options: struct_size first (refit_source_default sets it). */
+typedef struct refit_source {
+    size_t struct_size;
+    refit_source_kind kind;
+    const char *dir;             /* DIR: the checkpoint directory */
+    int readers;                 /* DIR: refit_readers */
+    const refit_tensor *tensors; /* memory kinds: this rank's tensors (ROOT_MEMORY: rank 0 only) */
+    size_t n_tensors;
+    const char *config_dir;      /* memory kinds, state created only: where config.json is (rank 0) */
+} refit_source;
+
+REFIT_API void refit_source_init(refit_source *src, size_t struct_size);
+static inline void refit_source_default(refit_source *src) { refit_source_init(src, sizeof *src); }
+
+/* Collective, as refit_stage (same states, same all-or-nothing promise),
+ * from any source kind; every rank passes the same kind. Errors name the
+ * rank, the tensor and the cause: REFIT_ERR_MISMATCH for a manifest that
+ * differs from the snapshot (missing or extra tensor, shape, dtype),
+ * REFIT_ERR_INVALID_ARG for a NULL pointer or a device pointer on the host
+ * backend, REFIT_ERR_IO for a rank that cannot read a directory. */
+REFIT_API refit_status refit_stage_source(refit_ctx *ctx, const refit_source *src);
+/* refit_stage_source then refit_commit(ctx, NULL). */
+REFIT_API refit_status refit_load_source(refit_ctx *ctx, const refit_source *src);
 
 /* ---- progress -----------------------------------------------------------
  * A load's long part is R3 (moving the bf16 slices). A progress callback
