@@ -9,7 +9,7 @@
 #   3. cc librefit.a $(pkg-config --static --libs refit) (the static library)
 # usage: check_consumer.sh BUILD_DIR SOURCE_DIR VERSION [EXTRA_CFLAGS]
 # (EXTRA_CFLAGS: a sanitized build's flags, so the consumer has its runtime)
-# env: RF_MPIEXEC ("mpiexec -n"), CC (default cc)
+# env: RF_MPIEXEC ("mpiexec -n"), CC (default cc), PYTHON (tests/ref's venv)
 set -euo pipefail
 build=$(cd "$1" && pwd) src=$(cd "$2" && pwd) version=$3 extra=${4:-}
 cc=${CC:-cc}
@@ -57,6 +57,19 @@ run pkg-config "$work/consumer-pc"
 # ldd's output captured first: grep -q ends early, and ldd's SIGPIPE would fail the pipeline under pipefail
 libs=$(ldd "$work/consumer-pc")
 grep -q "librefit.so.$major => $libdir/" <<<"$libs" || fail "pkg-config consumer does not use the installed librefit.so"
+
+# The engine's side of the package (issue 9, "Done when"): the embedding
+# program of tests/embed, built against the installed package alone, binds
+# its own buffers, stages generation 1 while a reader thread checks the live
+# bytes, commits, and tests/embed/check_embed.sh compares every byte with the
+# SPEC reference of generation 1 (np 2, tp 2).
+# shellcheck disable=SC2046,SC2086
+$cc $extra "$src/tests/embed/test_embed.c" -o "$work/embed-pc" $(pkg-config --cflags --libs refit) -pthread \
+  -Wl,-rpath,"$(pkg-config --variable=libdir refit)" || fail "cc tests/embed/test_embed.c with pkg-config"
+libs=$(ldd "$work/embed-pc")
+grep -q "librefit.so.$major => $libdir/" <<<"$libs" || fail "the embedding program does not use the installed librefit.so"
+bash "$src/tests/embed/check_embed.sh" "$work/embed-pc" 2 2 || fail "the embedding program built against the installed package"
+echo "ok: the embedding program, built against the installed package: bound, staged while reading, committed, bytes = generation 1"
 
 # shellcheck disable=SC2046,SC2086
 $cc $extra "$src/tests/consumer/consumer.c" -o "$work/consumer-static" $(pkg-config --cflags refit) \

@@ -15,7 +15,7 @@ add_test(NAME consumer_install
          COMMAND bash ${RF_TEST_DIR}/consumer/check_consumer.sh ${PROJECT_BINARY_DIR} ${RF_SRC} ${PROJECT_VERSION}
                  "${RF_CONSUMER_FLAGS}")
 set_tests_properties(consumer_install PROPERTIES LABELS mpi TIMEOUT 600
-                     ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};CC=${CMAKE_C_COMPILER}")
+                     ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};CC=${CMAKE_C_COMPILER};PYTHON=${Python3_EXECUTABLE}")
 
 # refit_options.device and the caller's current CUDA device kept by every
 # call (CUDA builds; exits 77 without a GPU).
