@@ -47,6 +47,8 @@ bool rf_comm_timed_out(const rf_comm_t *c);
 /* rf_now() time at which every wait of this communicator gives up with
  * REFIT_ERR_TIMEOUT (0: none, waits block as long as it takes). */
 void rf_comm_set_deadline(rf_comm_t *c, double deadline);
+/* The deadline set last (0: none): the cuda backend's NCCL waits give up there too. */
+double rf_comm_deadline(const rf_comm_t *c);
 /* Whether MPI runs at MPI_THREAD_MULTIPLE (MPI_Query_thread). */
 bool rf_comm_thread_multiple(void);
 /* Ends the whole job (MPI_Abort) with exit code `code`: the last resort of

@@ -83,6 +83,7 @@ void rf_comm_destroy(rf_comm_t *c) {
 int rf_comm_rank(const rf_comm_t *c) { return c->rank; }
 bool rf_comm_timed_out(const rf_comm_t *c) { return c->timed_out; }
 void rf_comm_set_deadline(rf_comm_t *c, double deadline) { c->deadline = deadline; }
+double rf_comm_deadline(const rf_comm_t *c) { return c->deadline; }
 
 bool rf_comm_thread_multiple(void) {
     int level = MPI_THREAD_SINGLE;

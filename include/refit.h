@@ -288,9 +288,13 @@ REFIT_API refit_status refit_last_stats(const refit_ctx *ctx, refit_load_stats *
  * job ends with exit code 124 as described at timeout_s (the refit command's
  * choice). How return works: every MPI wait of the protocol is a
  * non-blocking collective finished by an MPI_Test loop against the deadline
- * (refit calls MPI from the calling thread only); on cuda the watchdog
- * thread aborts the NCCL communicator (ncclCommAbort) at the deadline so the
- * device waits end too. Requests a timeout leaves pending are leaked with
+ * (refit calls MPI from the calling thread only); on cuda the NCCL
+ * communicator is non-blocking (ncclConfig_t.blocking = 0) and every host
+ * wait of the data plane is a loop over cudaEventQuery/cudaStreamQuery and
+ * ncclCommGetAsyncError against the same deadline, which aborts the
+ * communicator there (ncclCommAbort frees the kernels that wait for a hung
+ * peer); the watchdog thread aborts it too, under the same lock, should the
+ * main thread be elsewhere. Requests a timeout leaves pending are leaked with
  * their buffers and communicators on purpose (MPI cannot cancel a
  * collective); refit_destroy then frees everything else and never waits on
  * a peer. MPI thread level: abort mode (with timeout_s >= 0) needs

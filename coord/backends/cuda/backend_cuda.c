@@ -241,13 +241,7 @@ static refit_status cu_transfer(rf_backend_t *b, const rf_xfer_t *x, uint64_t *b
 
 /* Watchdog thread, the load is past its deadline: free NCCL kernels that
  * wait for a dead or hung peer, so the emergency dump's device reads run. */
-static void cu_abort(rf_backend_t *b) {
-    rf_cuda_t *c = state(b);
-    ncclComm_t comm = c->nccl;
-    c->nccl = NULL;
-    if (comm && ncclCommAbort(comm) != ncclSuccess) /* the job ends next: say so, nothing else to do */
-        RF_WARN("comm", "ncclCommAbort failed");
-}
+static void cu_abort(rf_backend_t *b) { rf_nccl_abort(state(b)); }
 
 /* Teardown: an error here is an earlier kernel's, already reported or moot;
  * it is cleared so that the next context starts clean. */

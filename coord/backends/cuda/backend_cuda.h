@@ -4,6 +4,8 @@
 #ifndef RF_BACKEND_CUDA_H
 #define RF_BACKEND_CUDA_H
 
+#include <pthread.h>
+
 #include "backend.h"
 #include "pack_pool.h"
 #include "rf_check_nccl.h" /* CUDA_CHECK, NCCL_CHECK */
@@ -13,7 +15,9 @@
 typedef struct {
     int device, local_rank;
     rf_comm_t *comm;
-    ncclComm_t nccl;
+    ncclComm_t nccl;      /* non-blocking; NULL once aborted (nccl_wait.c) */
+    pthread_mutex_t nccl_mu; /* every use of nccl: the watchdog may abort it meanwhile */
+    bool nccl_mu_ready;
     cudaStream_t s_h2d, s_nccl, s_comp;
     cudaEvent_t ev_fence[2]; /* refit_commit: caller's stream -> s_comp, s_comp -> caller's stream */
 
@@ -55,6 +59,20 @@ typedef struct {
 refit_status rf_nccl_init(rf_cuda_t *c);
 void rf_nccl_fini(rf_cuda_t *c);
 refit_status rf_xfer_cuda_run(rf_backend_t *b, const rf_xfer_t *x, uint64_t *bytes_moved);
+
+/* nccl_wait.c: the non-blocking communicator. Its waits poll against the
+ * communicator's deadline (rf_comm_deadline, set in return mode) and
+ * return REFIT_ERR_TIMEOUT there after aborting it. */
+refit_status rf_nccl_comm_create(rf_cuda_t *c, int world, ncclUniqueId id, int rank);
+void rf_nccl_comm_destroy(rf_cuda_t *c);
+void rf_nccl_abort(rf_cuda_t *c); /* any thread, idempotent */
+refit_status rf_nccl_settle(rf_cuda_t *c, ncclResult_t r, const char *what);
+refit_status rf_nccl_wait_event(rf_cuda_t *c, cudaEvent_t ev, const char *what);
+refit_status rf_nccl_wait_stream(rf_cuda_t *c, cudaStream_t s, const char *what);
+/* rank 0: bucket buf to peers first, first + stride, ... < world (not 0), one group */
+refit_status rf_nccl_send_group(rf_cuda_t *c, const void *buf, size_t bytes, int first, int stride, int world);
+refit_status rf_nccl_bcast(rf_cuda_t *c, void *buf, size_t bytes); /* root 0 */
+refit_status rf_nccl_recv(rf_cuda_t *c, void *buf, size_t bytes);  /* from rank 0 */
 
 /* digest_dev.c: the digest() and digest_collect() operations. */
 refit_status rf_cu_digest(rf_backend_t *b, size_t slot, const void *ptr, uint64_t bytes);

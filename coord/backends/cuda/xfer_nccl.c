@@ -11,7 +11,8 @@
  * its slices. Events chain the three streams; a ring of RF_CUDA_RING
  * buckets keeps packing, the host-to-device copy, NCCL and quantization of
  * consecutive items overlapping. The only host waits are rank 0 reusing a
- * pinned bucket and the final collect.
+ * pinned bucket and the final collect; both poll (nccl_wait.c), so a hung
+ * peer costs at most the deadline, never the process.
  *
  * Bytes: rank 0 counts each item once, as it crosses host to device (what
  * its transfer moves, whatever the number of receivers; np 1 included), a
@@ -40,7 +41,7 @@ refit_status rf_nccl_init(rf_cuda_t *c) {
     int rank = rf_comm_rank(c->comm), world = rf_comm_world(c->comm);
     if (rank == 0) NCCL_CHECK(ncclGetUniqueId(&id), "ncclGetUniqueId");
     RF_CHECK(rf_comm_bcast(c->comm, &id, sizeof id));
-    NCCL_CHECK(ncclCommInitRank(&c->nccl, world, id, rank), "ncclCommInitRank");
+    RF_CHECK(rf_nccl_comm_create(c, world, id, rank));
     for (int i = 0; i < RF_CUDA_RING; i++) {
         CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_h2d[i], cudaEventDisableTiming), "event");
         CUDA_CHECK(cudaEventCreateWithFlags(&c->ev_sent[i], cudaEventDisableTiming), "event");
@@ -74,8 +75,7 @@ void rf_nccl_fini(rf_cuda_t *c) {
         if (c->ev_sent[i]) quiet(cudaEventDestroy(c->ev_sent[i]));
         if (c->ev_free[i]) quiet(cudaEventDestroy(c->ev_free[i]));
     }
-    if (c->nccl && ncclCommDestroy(c->nccl) != ncclSuccess) RF_WARN("comm", "ncclCommDestroy failed");
-    c->nccl = NULL;
+    rf_nccl_comm_destroy(c);
     rf_pack_pool_destroy(c->pool);
     c->pool = NULL;
 }
@@ -125,7 +125,7 @@ static refit_status root_item(run_t *r, size_t k, int g, int s, bool reused, uin
     uint64_t bytes = rf_plan_bucket_bytes(x->plan, g, k);
     if (reused) {
         double t0 = rf_now();
-        CUDA_CHECK(cudaEventSynchronize(c->ev_h2d[s]), "pinned bucket reuse");
+        RF_CHECK(rf_nccl_wait_event(c, c->ev_h2d[s], "pinned bucket reuse"));
         c->wait_seconds += rf_now() - t0;
     }
     double t0 = rf_now();
@@ -140,14 +140,11 @@ static refit_status root_item(run_t *r, size_t k, int g, int s, bool reused, uin
     int world = rf_comm_world(x->comm), tp = x->tp;
     if (world > 1 && x->bcast) { /* every rank gets every item; members keep theirs */
         CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_h2d[s], 0), "wait");
-        NCCL_CHECK(ncclBroadcast(c->dbuf[s], c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "broadcast");
+        RF_CHECK(rf_nccl_bcast(c, c->dbuf[s], bytes));
         CUDA_CHECK(cudaEventRecord(c->ev_sent[s], c->s_nccl), "event");
     } else if (world > 1 && (g != 0 || world > tp)) {
         CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_h2d[s], 0), "wait");
-        NCCL_CHECK(ncclGroupStart(), "group start");
-        for (int peer = g; peer < world; peer += tp)
-            if (peer != 0) NCCL_CHECK(ncclSend(c->dbuf[s], bytes, ncclUint8, peer, c->nccl, c->s_nccl), "send");
-        NCCL_CHECK(ncclGroupEnd(), "group end");
+        RF_CHECK(rf_nccl_send_group(c, c->dbuf[s], bytes, g, tp, world));
         CUDA_CHECK(cudaEventRecord(c->ev_sent[s], c->s_nccl), "event");
     }
     *moved += bytes; /* host to device, once */
@@ -166,10 +163,8 @@ static refit_status recv_item(run_t *r, size_t k, int g, bool keep, int s, uint6
     rf_cuda_t *c = r->c;
     uint64_t bytes = rf_plan_bucket_bytes(r->x->plan, g, k);
     CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_free[s], 0), "wait");
-    if (r->x->bcast)
-        NCCL_CHECK(ncclBroadcast(c->dbuf[s], c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "broadcast");
-    else
-        NCCL_CHECK(ncclRecv(c->dbuf[s], bytes, ncclUint8, 0, c->nccl, c->s_nccl), "recv");
+    if (r->x->bcast) RF_CHECK(rf_nccl_bcast(c, c->dbuf[s], bytes));
+    else RF_CHECK(rf_nccl_recv(c, c->dbuf[s], bytes));
     if (!keep) { /* nothing to unpack: the slot is free once the broadcast is done */
         CUDA_CHECK(cudaEventRecord(c->ev_free[s], c->s_nccl), "event");
         return REFIT_OK;
@@ -204,9 +199,8 @@ refit_status rf_xfer_cuda_run(rf_backend_t *b, const rf_xfer_t *x, uint64_t *byt
             if (st == REFIT_OK && x->progress && (root || g == mine)) x->progress(x->user, moved, total);
         }
     if (st == REFIT_OK) { /* the ring's last items must land before anyone reads params */
-        cudaError_t e = cudaStreamSynchronize(c->s_nccl);
-        if (e == cudaSuccess) e = cudaStreamSynchronize(c->s_h2d);
-        if (e != cudaSuccess) st = rf_cuda_fail(e, "data plane");
+        st = rf_nccl_wait_stream(c, c->s_nccl, "data plane");
+        if (st == REFIT_OK) st = rf_nccl_wait_stream(c, c->s_h2d, "data plane (host to device)");
     }
     if (root)
         RF_INFO("comm", "data plane: %.1f ms, of which packing %.1f ms (%d threads, pread) and waiting for "
