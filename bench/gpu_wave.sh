@@ -83,7 +83,8 @@ if want cli; then
   step cli
   timeout 200 bash tests/cli/check_rows.sh $B/refit "$PWD" cuda >"$O/cli_cuda.log" 2>&1; echo "cli cuda row exit $?"
   tail -n 25 "$O/cli_cuda.log"
-  [ -x $B/tests/test_device ] && { timeout 60 $B/tests/test_device >"$O/test_device.log" 2>&1; echo "test_device exit $?: $(tail -n 1 "$O/test_device.log")"; }
+  [ -x $B/tests/test_device ] && { RF_MPIEXEC="mpirun -np" timeout 120 bash tests/consumer/check_device.sh $B/refit $B/tests/test_device >"$O/test_device.log" 2>&1
+    echo "test_device exit $?: $(tail -n 1 "$O/test_device.log")"; }
 fi
 
 if want moe30b && [ -f bench/gpu_moe.sh ]; then
