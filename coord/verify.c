@@ -22,6 +22,7 @@ void rf_verify_free(rf_verify_t *v) {
     free(v->got);
     for (int g = 0; v->open && g < v->tp; g++) rf_digest_free(v->open[g]);
     free(v->open);
+    rf_verify_leaves_free(v);
     free(v);
 }
 
@@ -51,13 +52,19 @@ refit_status rf_verify_begin(refit_ctx *ctx) {
     memset(v->got, 0, n * sizeof *v->got);
     v->failed = REFIT_OK;
     v->seconds = 0;
-    return REFIT_OK;
+    v->on_device = rf_comm_rank(ctx->comm) == 0 && ctx->be->ops->leaves;
+    return v->on_device ? rf_verify_leaves_begin(ctx) : REFIT_OK;
 }
 
 void rf_verify_packed(void *user, int group, size_t k, const uint8_t *bucket) {
     refit_ctx *ctx = user;
     rf_verify_t *v = ctx->verify;
     double t0 = rf_now();
+    if (v->on_device) { /* whole chunks are hashed on the device as the bucket lands */
+        rf_verify_leaves_packed(ctx, group, k, bucket);
+        v->seconds += rf_now() - t0;
+        return;
+    }
     rf_plan_iter_t it;
     rf_seg_t seg;
     /* a group's stream holds each param's slice whole and in order, so one
@@ -78,6 +85,7 @@ refit_status rf_verify_finish(refit_ctx *ctx) {
     rf_verify_t *v = ctx->verify;
     double t0 = rf_now();
     refit_status st = ctx->be->ops->digest_collect(ctx->be, v->got, v->n);
+    if (st == REFIT_OK && v->on_device) st = rf_verify_leaves_finish(ctx);
     /* every rank joins the broadcast, whatever happened to it locally */
     refit_status bst = rf_comm_bcast(ctx->comm, v->expected, v->n * (size_t)v->tp * sizeof *v->expected);
     if (st == REFIT_OK) st = bst;
@@ -93,8 +101,13 @@ refit_status rf_verify_finish(refit_ctx *ctx) {
                       p->name, g, (unsigned long long)bytes, v->got[i], want);
     }
     v->seconds += rf_now() - t0;
-    RF_INFO("verify", "generation %lld: %zu slices checked in %.1f ms", (long long)ctx->loading, v->n,
-            1e3 * v->seconds);
+    if (v->on_device)
+        RF_INFO("verify", "generation %lld: %zu slices checked in %.1f ms (rank 0: %zu chunk hashes, %zu of them of"
+                " chunks a bucket boundary cut, gathered on the host)", (long long)ctx->loading, v->n, 1e3 * v->seconds,
+                v->n_leaves, v->n_partial);
+    else
+        RF_INFO("verify", "generation %lld: %zu slices checked in %.1f ms", (long long)ctx->loading, v->n,
+                1e3 * v->seconds);
     return st;
 }
 

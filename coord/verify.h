@@ -21,7 +21,24 @@ typedef struct rf_verify {
     rf_digest_t **open; /* rank 0, [tp]: the slice being packed in each group's stream */
     refit_status failed;
     double seconds;     /* this load's verify time on this rank (digests and the comparison) */
+    /* rank 0 on a backend with leaves() (verify_leaves.c): whole chunks
+     * hashed on the device, cut chunks on the host */
+    bool on_device;
+    uint64_t *leaf_off;  /* [tp * n + 1]: first leaf slot of (group g, param i) at [g * n + i] */
+    size_t n_leaves;
+    uint64_t *leaves;    /* [n_leaves] at finish */
+    struct rf_carry {    /* per group: the chunk a bucket boundary cut, gathered */
+        uint8_t *buf;    /* RF_DIGEST_CHUNK bytes */
+        uint64_t start, fill;
+        size_t param;
+    } *carry;
+    struct rf_leaf {
+        size_t leaf;
+        uint64_t hash;
+    } *partial;          /* the cut chunks' hashes, host side */
+    size_t n_partial, cap_partial;
 } rf_verify_t;
+typedef struct rf_leaf rf_leaf_t;
 
 /* Before R3 of a load with --verify: fresh tables for the snapshot's params. */
 refit_status rf_verify_begin(refit_ctx *ctx);
@@ -32,6 +49,13 @@ void rf_verify_packed(void *user, int group, size_t k, const uint8_t *bucket);
  * received slice differs. */
 refit_status rf_verify_finish(refit_ctx *ctx);
 void rf_verify_free(rf_verify_t *v);
+/* verify_leaves.c: rank 0 on a backend with leaves(). */
+refit_status rf_verify_leaves_begin(refit_ctx *ctx);
+void rf_verify_leaves_packed(refit_ctx *ctx, int group, size_t k, const uint8_t *bucket);
+/* rf_xfer_t.landed */
+void rf_verify_landed(void *user, int group, size_t k, const void *dev_bucket);
+refit_status rf_verify_leaves_finish(refit_ctx *ctx);
+void rf_verify_leaves_free(rf_verify_t *v);
 /* At create, collective: REFIT_ERR_INVALID_ARG when ranks differ in --verify. */
 refit_status rf_verify_agree(refit_ctx *ctx);
 

@@ -96,6 +96,8 @@ uint64_t rf_digest_top(const uint64_t *chunk_hashes, uint64_t n) {
     return XXH64_digest(&top);
 }
 
+uint64_t rf_digest_leaf(const void *p, uint64_t n) { return XXH64(p, (size_t)n, 0); }
+
 uint64_t rf_digest_param(uint64_t data_digest, uint64_t scale_digest) {
     uint8_t b[16];
     put_le64(b, data_digest);

@@ -70,6 +70,10 @@ refit_status rf_digest_host(const void *p, uint64_t n, uint64_t *out);
  * several threads, each XXH64 of its own chunks. */
 uint64_t rf_digest_top(const uint64_t *chunk_hashes, uint64_t n);
 
+/* One leaf: XXH64 of n <= RF_DIGEST_CHUNK bytes at p (a chunk that
+ * arrived in pieces, gathered by the caller). */
+uint64_t rf_digest_leaf(const void *p, uint64_t n);
+
 /* param_digest(data_digest, scale_digest) of the definition above. */
 uint64_t rf_digest_param(uint64_t data_digest, uint64_t scale_digest);
 

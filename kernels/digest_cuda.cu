@@ -195,6 +195,15 @@ __global__ void __launch_bounds__(kTopThreads) k_tops(const __grid_constant__ Gr
     if ((threadIdx.x & 3) == 0) *g.out[i] = h;
 }
 
+/* Quad q hashes chunk q of one string of len bytes (the tree's leaves only). */
+__global__ void __launch_bounds__(kLeafThreads) k_leaves_plain(const uint8_t *p, uint64_t len, uint64_t *out) {
+    const uint64_t q = ((uint64_t)blockIdx.x * kLeafThreads + threadIdx.x) / 4;
+    if (q * kChunk >= len) return; /* whole quads leave together: the shuffles stay within live lanes */
+    const uint64_t n = len - q * kChunk < kChunk ? len - q * kChunk : kChunk;
+    const uint64_t h = quad_xxh64(p + q * kChunk, n, 0);
+    if ((threadIdx.x & 3) == 0) out[q] = h;
+}
+
 __global__ void k_param(const uint64_t *data, const uint64_t *scales, uint64_t *out) {
     /* XXH64 of 16 bytes: no stripe, two 8-byte tail steps */
     *out = avalanche(step8(step8(P5 + 16, *data), *scales));
@@ -314,6 +323,18 @@ refit_status rf_dgcu_param(const uint64_t *d_data, const uint64_t *d_scales, uin
                         (const void *)d_data, (const void *)d_scales, (void *)d_out);
     k_param<<<1, 1, 0, static_cast<cudaStream_t>(stream)>>>(d_data, d_scales, d_out);
     return launched("param digest");
+}
+
+refit_status rf_dgcu_leaves(const void *d_src, uint64_t n, uint64_t *d_out, void *stream) {
+    if ((!d_src && n) || !d_out || !aligned8(d_out))
+        return rf_error(REFIT_ERR_INVALID_ARG, "digest leaves: source %p with %" PRIu64 " bytes, output %p", d_src, n,
+                        (void *)d_out);
+    const uint64_t quads = rf_digest_chunk_count(n);
+    if (!quads) return REFIT_OK;
+    const uint64_t blocks = (quads * 4 + kLeafThreads - 1) / kLeafThreads;
+    k_leaves_plain<<<(unsigned)blocks, kLeafThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+        static_cast<const uint8_t *>(d_src), n, d_out);
+    return launched("digest leaves");
 }
 
 refit_status rf_dgcu_xxh64(const void *d_src, uint64_t n, uint64_t seed, uint64_t *d_out, void *stream) {

@@ -65,6 +65,13 @@ refit_status rf_dgcu_digest_batch(const rf_dgcu_item_t *items, size_t count, voi
 /* Enqueues *d_out = rf_digest_param(*d_data, *d_scales) (one thread). */
 refit_status rf_dgcu_param(const uint64_t *d_data, const uint64_t *d_scales, uint64_t *d_out, void *stream);
 
+/* The tree's leaves only: d_out[i] = H_i = XXH64 of chunk i of the n bytes
+ * at d_src, for i < rf_digest_chunk_count(n) (every chunk 64 KiB but the
+ * last). For a string that arrives in pieces: its whole chunks hashed where
+ * they lie, the top taken later by rf_digest_top (digest.h) on the host
+ * (--verify on rank 0: the chunks of each bucket as it lands on the GPU). */
+refit_status rf_dgcu_leaves(const void *d_src, uint64_t n, uint64_t *d_out, void *stream);
+
 /* Test hook: *d_out = XXH64(d_src[0..n), seed) computed by the device's own
  * XXH64 (one 4-thread group; slow for large n). Lets a test check it against
  * xxHash's published vectors directly. */

@@ -42,6 +42,12 @@ typedef struct {
      * packed at `bucket` (host memory) and about to be sent; --verify
      * digests each param's slice from it, in stream order */
     void (*packed)(void *user, int group, size_t k, const uint8_t *bucket);
+    /* rank 0, optional (NULL: none), backends with leaves(): bucket k of
+     * `group` was just copied to backend memory at `dev_bucket` (cuda:
+     * enqueued on the host-to-device stream, not yet done); --verify
+     * enqueues the chunk hashes of its whole chunks there (leaves()), in
+     * the same stream order, before the bucket can be reused */
+    void (*landed)(void *user, int group, size_t k, const void *dev_bucket);
     /* rf_now() time by which the load must be over (0: none): a backend
      * that polls gives up there with REFIT_ERR_TIMEOUT rather than waiting
      * forever */
@@ -88,6 +94,15 @@ typedef struct rf_backend_ops {
     /* Waits for every digest() and copies slots [0, n) to out; a slot no
      * digest() wrote since the last collect holds 0. */
     refit_status (*digest_collect)(rf_backend_t *b, uint64_t *out, size_t n);
+    /* Optional (NULL: rank 0 digests the packed host buckets itself).
+     * leaves_begin: leaf slots [0, n) zeroed for this load. leaves: enqueues
+     * the chunk hashes (digest.h's H_i) of the `bytes` bytes of backend
+     * memory at ptr into leaf slots first, first + 1, ..., ordered after the
+     * bucket copy landed() announced. leaves_collect: waits for them and
+     * copies slots [0, n) to out. */
+    refit_status (*leaves_begin)(rf_backend_t *b, size_t n);
+    refit_status (*leaves)(rf_backend_t *b, const void *ptr, uint64_t bytes, size_t first);
+    refit_status (*leaves_collect)(rf_backend_t *b, uint64_t *out, size_t n);
     /* Optional (NULL: nothing to do). Called once, from the watchdog thread,
      * when a load outlived its timeout, while the main thread may be blocked
      * in this backend: makes its blocked calls return (cuda: ncclCommAbort on

@@ -143,6 +143,31 @@ static void test_lengths(gpu_t *g) {
     printf("device == host over lengths 0..%zu at offsets 0..63: done (%d checks so far)\n", DATA_BYTES, cases);
 }
 
+/* rf_dgcu_leaves: the chunk hashes of a string, each equal to the host's
+ * XXH64 of that chunk, and their top equal to the whole digest (what
+ * --verify's rank 0 relies on: coord/verify_leaves.c). */
+static void test_leaves(gpu_t *g) {
+    const uint64_t lens[] = {1, 31, C - 1, C, C + 1, 5 * C + 77, (OUT_WORDS - 1) * C};
+    uint64_t *h = xmalloc(OUT_WORDS * 8);
+    for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++)
+        for (size_t off = 0; off < 8; off += 5) {
+            uint64_t n = lens[t], m = rf_digest_chunk_count(n);
+            DEV(rf_dgcu_leaves(g->data + off, n, g->out, NULL));
+            DEV(rf_dev_memcpy(h, g->out, m * 8));
+            for (uint64_t i = 0; i < m; i++) {
+                uint64_t len = n - i * C < C ? n - i * C : C;
+                uint64_t want = rf_digest_leaf(g->host + off + i * C, len);
+                EXPECT(h[i] == want, "leaf %" PRIu64 " of %" PRIu64 " bytes at +%zu: device %016" PRIX64
+                       ", host %016" PRIX64, i, n, off, h[i], want);
+            }
+            uint64_t top = rf_digest_top(h, n), want = host_digest(g->host + off, n);
+            EXPECT(top == want, "top of %" PRIu64 " device leaves at +%zu: %016" PRIX64 ", digest %016" PRIX64, n, off,
+                   top, want);
+        }
+    free(h);
+    printf("leaves == host chunk hashes, their top == the digest: done (%d checks so far)\n", cases);
+}
+
 /* One batch of `count` strings at random offsets; outputs in g->out. */
 static void check_batch(gpu_t *g, size_t count, uint64_t max_len, int empty_every) {
     rf_dgcu_item_t *items = xmalloc(count * sizeof *items);
@@ -253,6 +278,7 @@ int main(void) {
     test_lengths(&g);
     test_batches(&g);
     test_param_change_reuse(&g);
+    test_leaves(&g);
     test_errors(&g);
     DEV(rf_dev_sync(NULL));
     rf_dev_free(g.data);

@@ -319,6 +319,7 @@ static const rf_backend_ops_t cuda_ops = {
     .name = "cuda", .alloc = cu_alloc_tracked, .release = cu_release, .copy = cu_copy, .to_host = cu_to_host,
     .process = cu_process, .process_experts = cu_process_experts, .collect = cu_collect, .transfer = cu_transfer, .sync = cu_sync,
     .quant_seconds = cu_quant_seconds, .digest = rf_cu_digest, .digest_collect = rf_cu_digest_collect,
+    .leaves_begin = rf_cu_leaves_begin, .leaves = rf_cu_leaves, .leaves_collect = rf_cu_leaves_collect,
     .abort = cu_abort, .destroy = cu_destroy, .bind_align = 256, .check_ptr = cu_check_ptr, .fence = cu_fence,
     .device_enter = cu_device_enter, .device_leave = rf_backend_cuda_device_restore};
 

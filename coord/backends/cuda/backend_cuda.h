@@ -38,6 +38,9 @@ typedef struct {
     size_t n_dig;
     void *d_dig_ws;
     size_t dig_ws_bytes;
+    /* leaves(): rank 0's chunk hashes of the buckets (--verify), on s_h2d */
+    uint64_t *d_leaves;
+    size_t n_leaves;
 
     /* bucket ring: pinned host side on rank 0 only */
     uint64_t ring_bytes;
@@ -78,5 +81,8 @@ refit_status rf_nccl_recv(rf_cuda_t *c, void *buf, size_t bytes);  /* from rank 
 refit_status rf_cu_digest(rf_backend_t *b, size_t slot, const void *ptr, uint64_t bytes);
 refit_status rf_cu_digest_collect(rf_backend_t *b, uint64_t *out, size_t n);
 void rf_cu_digest_free(rf_cuda_t *c);
+refit_status rf_cu_leaves_begin(rf_backend_t *b, size_t n);
+refit_status rf_cu_leaves(rf_backend_t *b, const void *ptr, uint64_t bytes, size_t first);
+refit_status rf_cu_leaves_collect(rf_backend_t *b, uint64_t *out, size_t n);
 
 #endif

@@ -60,7 +60,44 @@ refit_status rf_cu_digest_collect(rf_backend_t *b, uint64_t *out, size_t n) {
     return REFIT_OK;
 }
 
+/* ---- leaves: rank 0's chunk hashes of each bucket as it lands (s_h2d) ---- */
+
+refit_status rf_cu_leaves_begin(rf_backend_t *b, size_t n) {
+    rf_cuda_t *c = b->impl;
+    if (n > c->n_leaves) {
+        if (c->d_leaves) {
+            CUDA_CHECK(cudaStreamSynchronize(c->s_h2d), "digest leaves"); /* nothing may still write the old ones */
+            CUDA_CHECK(cudaFree(c->d_leaves), "digest leaves");
+            c->d_leaves = NULL;
+            c->n_leaves = 0;
+        }
+        CUDA_CHECK(cudaMalloc((void **)&c->d_leaves, n * sizeof *c->d_leaves), "digest leaves");
+        c->n_leaves = n;
+    }
+    if (n) CUDA_CHECK(cudaMemsetAsync(c->d_leaves, 0, n * sizeof *c->d_leaves, c->s_h2d), "digest leaves");
+    return REFIT_OK;
+}
+
+refit_status rf_cu_leaves(rf_backend_t *b, const void *ptr, uint64_t bytes, size_t first) {
+    rf_cuda_t *c = b->impl;
+    if (first + rf_digest_chunk_count(bytes) > c->n_leaves)
+        return rf_error(REFIT_ERR_INTERNAL, "digest leaves %zu..%zu past the %zu slots of this load", first,
+                        first + (size_t)rf_digest_chunk_count(bytes), c->n_leaves);
+    return rf_dgcu_leaves(ptr, bytes, c->d_leaves + first, c->s_h2d);
+}
+
+refit_status rf_cu_leaves_collect(rf_backend_t *b, uint64_t *out, size_t n) {
+    rf_cuda_t *c = b->impl;
+    if (n > c->n_leaves) return rf_error(REFIT_ERR_INTERNAL, "digest leaves: %zu asked, %zu held", n, c->n_leaves);
+    if (n) CUDA_CHECK(cudaMemcpyAsync(out, c->d_leaves, n * sizeof *out, cudaMemcpyDeviceToHost, c->s_h2d), "digest leaves");
+    CUDA_CHECK(cudaStreamSynchronize(c->s_h2d), "digest leaves");
+    return REFIT_OK;
+}
+
 void rf_cu_digest_free(rf_cuda_t *c) {
+    if (c->d_leaves && cudaFree(c->d_leaves) != cudaSuccess) (void)cudaGetLastError();
+    c->d_leaves = NULL;
+    c->n_leaves = 0;
     if (c->d_dig && cudaFree(c->d_dig) != cudaSuccess) (void)cudaGetLastError();
     if (c->d_dig_ws && cudaFree(c->d_dig_ws) != cudaSuccess) (void)cudaGetLastError();
     c->d_dig = c->d_dig_ws = NULL;

@@ -136,6 +136,7 @@ static refit_status root_item(run_t *r, size_t k, int g, int s, bool reused, uin
     CUDA_CHECK(cudaStreamWaitEvent(c->s_h2d, c->ev_sent[s], 0), "wait");
     CUDA_CHECK(cudaStreamWaitEvent(c->s_h2d, c->ev_free[s], 0), "wait");
     CUDA_CHECK(cudaMemcpyAsync(c->dbuf[s], c->pinned[s], bytes, cudaMemcpyHostToDevice, c->s_h2d), "host to device");
+    if (pst == REFIT_OK && x->landed) x->landed(x->user, g, k, c->dbuf[s]); /* --verify: leaves on s_h2d */
     CUDA_CHECK(cudaEventRecord(c->ev_h2d[s], c->s_h2d), "event");
     int world = rf_comm_world(x->comm), tp = x->tp;
     if (world > 1 && x->bcast) { /* every rank gets every item; members keep theirs */

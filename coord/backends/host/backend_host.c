@@ -38,6 +38,8 @@ typedef struct {
     uint16_t bad_bits;
     uint64_t *dig; /* digest() result slots */
     size_t n_dig;
+    uint64_t *leaves; /* leaves() slots: rank 0's chunk hashes of its buckets (--verify) */
+    size_t n_leaves;
 } host_state_t;
 
 /* Records the first NaN/Inf of param's n elements; true when there is one
@@ -112,7 +114,43 @@ static refit_status host_digest_collect(rf_backend_t *b, uint64_t *out, size_t n
     return REFIT_OK;
 }
 
+/* The same leaves the cuda backend hashes on its GPU, here in place in the
+ * host bucket: --verify's rank-0 bookkeeping (coord/verify_leaves.c) is
+ * then one code path, and the host tests check it. */
+static refit_status host_leaves_begin(rf_backend_t *b, size_t n) {
+    host_state_t *h = b->impl;
+    if (n > h->n_leaves) {
+        uint64_t *grown = realloc(h->leaves, n * sizeof *grown);
+        if (!grown) return rf_error(REFIT_ERR_NOMEM, "%zu digest leaves", n);
+        h->leaves = grown;
+        h->n_leaves = n;
+    }
+    if (h->leaves) memset(h->leaves, 0, h->n_leaves * sizeof *h->leaves);
+    return REFIT_OK;
+}
+
+static refit_status host_leaves(rf_backend_t *b, const void *ptr, uint64_t bytes, size_t first) {
+    host_state_t *h = b->impl;
+    uint64_t m = rf_digest_chunk_count(bytes);
+    if (first + m > h->n_leaves)
+        return rf_error(REFIT_ERR_INTERNAL, "digest leaves %zu..%zu past the %zu slots of this load", first,
+                        first + (size_t)m, h->n_leaves);
+    for (uint64_t i = 0; i < m; i++) {
+        uint64_t off = i * RF_DIGEST_CHUNK, n = bytes - off < RF_DIGEST_CHUNK ? bytes - off : RF_DIGEST_CHUNK;
+        h->leaves[first + i] = rf_digest_leaf((const uint8_t *)ptr + off, n);
+    }
+    return REFIT_OK;
+}
+
+static refit_status host_leaves_collect(rf_backend_t *b, uint64_t *out, size_t n) {
+    host_state_t *h = b->impl;
+    if (n > h->n_leaves) return rf_error(REFIT_ERR_INTERNAL, "digest leaves: %zu asked, %zu held", n, h->n_leaves);
+    if (n) memcpy(out, h->leaves, n * sizeof *out);
+    return REFIT_OK;
+}
+
 static void host_destroy(rf_backend_t *b) {
+    if (b->impl) free(((host_state_t *)b->impl)->leaves);
     if (b->impl) free(((host_state_t *)b->impl)->dig);
     free(b->impl);
     free(b);
@@ -122,6 +160,7 @@ static const rf_backend_ops_t host_ops = {
     .name = "host", .alloc = host_alloc, .release = host_release, .copy = host_copy, .to_host = host_copy,
     .process = host_process, .process_experts = host_process_experts, .collect = host_collect, .transfer = host_transfer, .sync = host_sync,
     .quant_seconds = host_quant_seconds, .digest = host_digest, .digest_collect = host_digest_collect,
+    .leaves_begin = host_leaves_begin, .leaves = host_leaves, .leaves_collect = host_leaves_collect,
     .destroy = host_destroy, .abort = NULL, .bind_align = 16, .check_ptr = NULL, .fence = NULL};
 
 refit_status rf_backend_host_create(rf_backend_t **out) {

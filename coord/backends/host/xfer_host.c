@@ -47,6 +47,7 @@ static refit_status run_group(xfer_state_t *s, uint8_t *bufs[2], uint64_t *moved
                                                   rf_plan_bucket_bytes(plan, s->group, k), false, b);
                 if (pst != REFIT_OK && s->failed == REFIT_OK) s->failed = pst;
                 if (pst == REFIT_OK && s->x->packed) s->x->packed(s->x->user, s->group, k, b);
+                if (pst == REFIT_OK && s->x->landed) s->x->landed(s->x->user, s->group, k, b); /* in place */
             }
             st = rf_comm_group_ibcast(s->x->comm, s->group, b, rf_plan_bucket_bytes(plan, s->group, k), &req[k % 2]);
             if (st != REFIT_OK) break;
