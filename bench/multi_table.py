@@ -123,7 +123,7 @@ def scaling(a):
 def fmt_s(v):
     if v is None:
         return ""
-    return "%.1f ms" % (v * 1e3) if v < 0.1 else "%.3f s" % v
+    return "%.2f ms" % (v * 1e3) if v < 0.1 else "%.3f s" % v
 
 
 def table(a):

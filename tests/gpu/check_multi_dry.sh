@@ -96,7 +96,7 @@ grep -q '"summary: tp %d, readers %s, live %.2f GB, stage mean %.3f s, best paus
 if "$PYTHON" bench/multi_table.py pause --run 1 --name pause-tp4-all --log "$WORK/pause.log" >"$WORK/rows.jsonl" &&
    echo "x: budget" >"$WORK/skipped.txt" &&
    "$PYTHON" bench/multi_table.py table "$WORK/rows.jsonl" "$WORK/skipped.txt" --gpus "GPU 0: H200" >"$WORK/multi.md" &&
-   grep -q "| 1 | pause-tp4-all | 4.0 ms | 2.0 ms | 0.50 | <= 5.0 ms | aim met |" "$WORK/multi.md" &&
+   grep -q "| 1 | pause-tp4-all | 4.00 ms | 2.00 ms | 0.50 | <= 5.00 ms | aim met |" "$WORK/multi.md" &&
    grep -q "^- x: budget$" "$WORK/multi.md"; then
   pass "multi_table.py: pause row vs its floor and aim, skips listed"
 else

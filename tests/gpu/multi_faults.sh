@@ -83,11 +83,14 @@ memcheck_section() {
   x memcheck-g1 60 "$B/refit" synth --out "$w/g1" --preset tiny --seed 2
   x memcheck-m0 60 python3 tests/ref/make_ckpt.py --out "$w/m0" --family qwen3_moe --preset tiny --seed 1
   x memcheck-m1 60 python3 tests/ref/make_ckpt.py --out "$w/m1" --family qwen3_moe --preset tiny --seed 2
+  local rcs=()
   x memcheck-dense 240 mpirun --oversubscribe -x NCCL_NVLS_ENABLE -np 2 "$cs" --tool memcheck --error-exitcode 9 \
     "$B/refit" run --backend cuda --checkpoint "$w/g0" --checkpoint "$w/g1" --tp 2 --quant fp8-block --verify
+  rcs+=("$O/memcheck-dense.log:$XRC")
   x memcheck-moe 240 mpirun --oversubscribe -x NCCL_NVLS_ENABLE -np 2 "$cs" --tool memcheck --error-exitcode 9 \
     "$B/refit" run --backend cuda --checkpoint "$w/m0" --checkpoint "$w/m1" --tp 2 --quant fp8-block --moe ep --verify
-  tab memcheck.md memcheck "$O/memcheck-dense.log" "$O/memcheck-moe.log"
+  rcs+=("$O/memcheck-moe.log:$XRC")
+  tab memcheck.md memcheck "${rcs[@]}"
 }
 
 # Sections side by side: each in a subshell, its own output in

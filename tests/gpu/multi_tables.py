@@ -5,7 +5,7 @@ for docs/faults.md:
   multi_tables.py return LOG...     tests/embed/check_hang.sh logs (one stalled cell each)
   multi_tables.py chaos LOG         tests/chaos/chaos.py's log
   multi_tables.py dumps LOG...      tests/gpu/check_cuda_dumps.sh logs
-  multi_tables.py memcheck LOG...   compute-sanitizer logs
+  multi_tables.py memcheck LOG:EXIT...   compute-sanitizer logs and their exit statuses
 
 (The abort-mode matrix writes its own table: tests/faults/fault_matrix.sh.)
 A log without the lines a table needs gives a row that says so.
@@ -85,15 +85,17 @@ def dumps_table(logs):
 
 def memcheck_table(logs):
     print("compute-sanitizer memcheck, tp 2, cuda backend (`mpirun -np 2 compute-sanitizer --tool memcheck "
-          "--error-exitcode 9 refit run ... --verify`).\n")
-    print("| run | error summaries (one per rank) | refit's last line |")
-    print("|---|---|---|")
-    for log in logs:
+          "--error-exitcode 9 refit run ... --verify`). A pass: exit 0 and every rank's summary 0 errors.\n")
+    print("| run | exit | error summaries (one per rank) | check | refit's last line |")
+    print("|---|---|---|---|---|")
+    for arg in logs:  # LOG:EXIT
+        log, _, rc = arg.rpartition(":")
         t = text(log)
         sums = re.findall(r"ERROR SUMMARY: (\d+) errors?", t)
+        ok = rc == "0" and len(sums) >= 2 and all(n == "0" for n in sums)
         last = [ln for ln in t.splitlines() if ln.startswith("refit")]
-        print("| %s | %s | %s |" % (log.rsplit("/", 1)[-1], ", ".join(sums) or "none found (not run?)",
-                                    (last[-1][:140] if last else "").replace("|", "/")))
+        print("| %s | %s | %s | %s | %s |" % (log.rsplit("/", 1)[-1], rc, ", ".join(sums) or "none found",
+                                              "ok" if ok else "FAIL", (last[-1][:140] if last else "").replace("|", "/")))
 
 
 def main():
