@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # (MPI, XRC: for the scripts that source it)
 # Shared by the multi-GPU device-call scripts (bench/gpu_multi.sh, issue 15;
 # tests/gpu/multi_faults.sh, issue 16): sections chosen by STEPS, each
 # command printed before it runs (and only printed under DRY_RUN=1, which

@@ -56,6 +56,16 @@ floors() { # NP: floors-npNP.json, once per call
   x "floors-np$1" 120 $MPI -np "$1" "$B/bench/floors" --json "$O/floors-np$1.json" && HAVE+="floors-np$1 "
 }
 
+# Whether this build reads with every rank (refit run --readers, the
+# sources branch): without it the library ignores refit_options.readers, so
+# an "all" run would measure the rank-0 reader under another name.
+readers_all_built() {
+  [ "$DRY" = 1 ] && return 0
+  "$B/refit" run --help 2>&1 | grep -q -- "--readers" && return 0
+  skip "$1" "this build's refit run has no --readers (the sources branch adds it)"
+  return 1
+}
+
 # refit run at tp = np with the rank-0 reader or --readers all, and its row.
 reload() { # RUN NAME CKPT TP READERS RELOADS QUANT [refit run options]
   local run=$1 name=$2 ck=$3 tp=$4 readers=$5 reloads=$6 quant=$7
@@ -75,6 +85,7 @@ readers_step() {
     fits "$tp" "llama3-8b tp $tp" && room 120 "llama3-8b tp $tp" || continue
     floors "$tp"
     for rd in root all; do
+      [ "$rd" = root ] || readers_all_built "llama3-8b tp $tp --readers all, stage/pause with REFIT_READERS=all" || continue
       reload 1 "llama8b-tp$tp-$rd" "$CK8" "$tp" "$rd" 3 fp8-tensor
       x "pause-tp$tp-$rd" 240 env REFIT_READERS="$rd" $MPI -np "$tp" -x REFIT_READERS "$B/bench/embed_pause" "$CK8" 5
       row pause --run 1 --name "pause-tp$tp-$rd" --log "$O/pause-tp$tp-$rd.log"
@@ -118,6 +129,7 @@ moe_step() {
   floors 4
   for moe in tp ep; do
     for rd in root all; do
+      [ "$rd" = root ] || readers_all_built "qwen3-30b-a3b --moe $moe --readers all" || continue
       room 60 "qwen3-30b-a3b --moe $moe --readers $rd" || continue
       reload 3 "moe30b-tp4-$moe-$rd" "$CK30" 4 "$rd" 2 fp8-block --moe "$moe"
     done

@@ -11,8 +11,10 @@ cd "$1" || exit 2
 source tests/mpi/lib.sh # pass, fail, finish, WORK
 
 dry() { # SCRIPT NGPU: its dry-run output in $WORK/SCRIPT-NGPU.txt
-  local out=$WORK/$(basename "$1" .sh)-$2.txt
+  local out
+  out=$WORK/$(basename "$1" .sh)-$2.txt
   # STEPS= : the default, every section
+  # shellcheck disable=SC1007
   if ! DRY_RUN=1 NGPU=$2 OUT="$WORK/out" STEPS= bash "$1" >"$out" 2>&1; then
     fail "$1 at $2 GPUs: exit != 0"; cat "$out"
   fi
