@@ -8,13 +8,19 @@
 #            rank-0 reader and with --readers all; embed_pause (stage time
 #            and pause time, the slowest rank's) with REFIT_READERS root|all
 #   sources  2. memory sources at tp 4: rank 0's GPU memory, every rank's own
-#            GPU memory (build-gpu/bench/source_bench, when built)
-#   engine   5. tests/gpu/python_engine.sh at tp 2 and 4 (when present)
+#            GPU memory (build-gpu/bench/source_bench, when built; called as
+#            `mpirun -np 4 source_bench CHECKPOINT root|rank`, its last line
+#            with "summary" or "median" giving seconds: the sources branch's
+#            program must match, or change sources_step)
+#   engine   5. tests/gpu/python_engine.sh at tp 2 and 4 (when present; called
+#            as `python_engine.sh REFIT TP` with RF_MPIEXEC and PYTHON set,
+#            exit 0 = pass: the python branch's script must match)
 #   moe      3. qwen3-30b-a3b preset, fp8-block, tp 4, --moe tp|ep, rank-0
 #            reader and --readers all
 #   scaling  4. bench/scaling.sh --backend cuda over 1, 2, 4 (8) GPUs
 # It counts the GPUs first (nvidia-smi -L) and runs only what fits, saying
-# what it skipped (also in $OUT/skipped.txt and the table); BUDGET_S (570)
+# what it skipped (also in $OUT/skipped.txt and the table). --readers all
+# runs only where the build's refit run has --readers. BUDGET_S (570)
 # bounds the call: a section that no longer fits is skipped, named, for a
 # second call with STEPS set to it.
 # usage: bash bench/gpu_multi.sh          (the device call: carry .gpu-deps)
@@ -80,7 +86,7 @@ reload() { # RUN NAME CKPT TP READERS RELOADS QUANT [refit run options]
 
 readers_step() {
   step "readers (1: llama3-8b, rank-0 reader vs --readers all, stage and pause)"
-  room 60 "synth llama3-8b" && synth "$CK8" llama3-8b
+  room 60 "synth llama3-8b" && synth "$CK8" llama3-8b || return 0
   for tp in $TPS; do
     fits "$tp" "llama3-8b tp $tp" && room 120 "llama3-8b tp $tp" || continue
     floors "$tp"
@@ -101,7 +107,7 @@ sources_step() {
     skip "memory sources (2)" "no source_bench"
     return 0
   fi
-  room 60 "synth llama3-8b" && synth "$CK8" llama3-8b
+  room 60 "synth llama3-8b" && synth "$CK8" llama3-8b || return 0
   floors 4
   for kind in root rank; do
     x "source-$kind-tp4" 240 $MPI -np 4 "$B/bench/source_bench" "$CK8" "$kind"
