@@ -2,6 +2,9 @@
  * run on the same machine (under mpirun, one rank per GPU):
  *   pinned host-to-device copy on rank 0 alone, and on every rank at once;
  *   NCCL broadcast from rank 0 (algbw = bytes / time, as nccl-tests);
+ *   NCCL sends from rank 0, the bytes split evenly over the other ranks in
+ *   one group (bytes rank 0 sent / time): the floor of a scatter from rank
+ *   0's GPU memory (a memory source, issue 15);
  *   device-to-device copy (read + write counted).
  * Prints one line per floor; with --json FILE also writes them.
  * usage: mpirun -np N floors [--bytes MiB] [--json FILE]   (exit 77 without a GPU) */
@@ -60,6 +63,7 @@ static float median_ms(op_fn op, void *ctx, cudaStream_t s, int reps) {
 typedef struct {
     void *dst, *src;
     size_t bytes;
+    int rank, world;
     ncclComm_t nccl;
     enum cudaMemcpyKind kind;
 } job_t;
@@ -72,6 +76,19 @@ static void do_copy(void *ctx, cudaStream_t s) {
 static void do_bcast(void *ctx, cudaStream_t s) {
     job_t *j = ctx;
     NK(ncclBroadcast(j->src, j->dst, j->bytes, ncclUint8, 0, j->nccl, s));
+}
+
+/* Rank 0 sends bytes / (world - 1) to every other rank, one NCCL group. */
+static void do_scatter(void *ctx, cudaStream_t s) {
+    job_t *j = ctx;
+    size_t chunk = j->bytes / (size_t)(j->world - 1);
+    NK(ncclGroupStart());
+    if (j->rank == 0)
+        for (int r = 1; r < j->world; r++)
+            NK(ncclSend((const char *)j->src + (size_t)(r - 1) * chunk, chunk, ncclUint8, r, j->nccl, s));
+    else
+        NK(ncclRecv(j->dst, chunk, ncclUint8, 0, j->nccl, s));
+    NK(ncclGroupEnd());
 }
 
 /* Slowest rank's median (a floor all ranks share). */
@@ -111,7 +128,7 @@ int main(int argc, char **argv) {
     cudaStream_t s;
     CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
     const double gb = (double)bytes / 1e9;
-    double h2d_one = 0, h2d_all, d2d, bcast = 0;
+    double h2d_one = 0, h2d_all, d2d, bcast = 0, send = 0;
 
     j = (job_t){.dst = d1, .src = pinned, .bytes = bytes, .kind = cudaMemcpyHostToDevice};
     /* rank 0 alone: the others time a zero-byte copy */
@@ -129,6 +146,10 @@ int main(int argc, char **argv) {
         j.src = d1;
         j.dst = d2;
         bcast = gb / (slowest(median_ms(do_bcast, &j, s, 5)) * 1e-3);
+        j.rank = rank;
+        j.world = world;
+        double sent = (double)(bytes / (size_t)(world - 1) * (size_t)(world - 1)) / 1e9;
+        send = sent / (slowest(median_ms(do_scatter, &j, s, 5)) * 1e-3);
         ncclCommDestroy(j.nccl);
     }
     if (rank == 0) {
@@ -139,12 +160,13 @@ int main(int argc, char **argv) {
         printf("  pinned host->device, all %d ranks  : %7.1f GB/s each\n", world, h2d_all);
         printf("  device copy (read+write)           : %7.1f GB/s\n", d2d);
         if (world > 1) printf("  NCCL broadcast algbw               : %7.1f GB/s\n", bcast);
+        if (world > 1) printf("  NCCL sends from rank 0 (scatter)   : %7.1f GB/s\n", send);
         if (json) {
             FILE *f = fopen(json, "w");
             if (f) {
                 fprintf(f, "{\"gpu\":\"%s\",\"world\":%d,\"bytes\":%zu,\"h2d_one_gbps\":%.2f,\"h2d_all_gbps\":%.2f,"
-                           "\"d2d_gbps\":%.2f,\"nccl_bcast_gbps\":%.2f}\n",
-                        p.name, world, bytes, h2d_one, h2d_all, d2d, bcast);
+                           "\"d2d_gbps\":%.2f,\"nccl_bcast_gbps\":%.2f,\"nccl_send_gbps\":%.2f}\n",
+                        p.name, world, bytes, h2d_one, h2d_all, d2d, bcast, send);
                 fclose(f);
             }
         }

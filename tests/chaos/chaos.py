@@ -2,9 +2,9 @@
 """Chaos test of refit's all-or-nothing promise (issue 14, finding 7).
 
     chaos.py --refit BUILD/refit [--budget SECONDS] [--timeout T] [--seed S]
-             [--nps 2,4] [--writer] [--keep DIR]
+             [--nps 2,4] [--writer] [--keep DIR] [--backend host|cuda]
 
-Runs `mpirun -np NP refit run` (host backend, a tiny model, several loads
+Runs `mpirun -np NP refit run` (host backend unless --backend, a tiny model, several loads
 over three checkpoints, --dump, --timeout T) again and again until the
 budget is spent, NP alternating over --nps. During most runs it sends
 SIGTERM, SIGINT, SIGKILL or SIGSTOP (and SIGCONT a little later) to a
@@ -18,7 +18,8 @@ After every run it checks the invariant:
   - every rank file in the run's dump directory holds the same generation
     G, and its tensors are byte for byte those of the checkpoint loaded as
     generation G (compared with a fault-free dump of that checkpoint, which
-    tests/ref/check_dump.py verified against the SPEC reference first);
+    tests/ref/check_dump.py verified against the SPEC reference first;
+    the reference dumps are the host backend's whatever --backend is);
   - the last generation rank 0 printed ("generation G committed", "every
     rank keeps generation G", its own signal or timeout line) is G, when
     rank 0 wrote a dump.
@@ -218,7 +219,7 @@ def check_run(setup, np_, loads, dump, log_text):
 def one_run(setup, args, np_, i, rng):
     loads = [rng.randrange(N_CKPT) for _ in range(rng.randint(6, 16))]
     dump = os.path.join(setup.work, "run%d" % i)
-    cmd = mpiexec() + [str(np_), setup.refit, "run", "--tp", str(np_), "--backend", "host", "--timeout",
+    cmd = mpiexec() + [str(np_), setup.refit, "run", "--tp", str(np_), "--backend", args.backend, "--timeout",
                        str(args.timeout), "--dump", dump]
     for c in loads:
         cmd += ["--checkpoint", setup.ckpts[c]]
@@ -258,6 +259,8 @@ def main():
     ap.add_argument("--fault-rate", type=float, default=0.85)
     ap.add_argument("--writer", action="store_true", help="rewrite shards while they are read (needs torn-read detection)")
     ap.add_argument("--keep", help="keep the work directory here")
+    ap.add_argument("--backend", default="host", choices=["host", "cuda"],
+                    help="refit run --backend of the faulted runs (default host; cuda: one GPU per rank)")
     args = ap.parse_args()
     os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
     os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
@@ -267,8 +270,8 @@ def main():
     work = args.keep or tempfile.mkdtemp(prefix="refit-chaos-")
     os.makedirs(work, exist_ok=True)
     os.environ["OMPI_MCA_orte_tmpdir_base"] = work  # see tests/mpi/lib.sh
-    print("chaos: seed %d, work %s, nps %s, timeout %g s, budget %g s, writer %s" %
-          (args.seed, work, nps, args.timeout, args.budget, "on" if args.writer else "off"), flush=True)
+    print("chaos: seed %d, work %s, nps %s, timeout %g s, budget %g s, writer %s, backend %s" %
+          (args.seed, work, nps, args.timeout, args.budget, "on" if args.writer else "off", args.backend), flush=True)
     setup = Setup(args.refit, work, nps, sys.executable)
     stop = threading.Event()
     writer = None

@@ -4,6 +4,10 @@
 # under on_timeout=return.
 add_executable(test_embed ${RF_TEST_DIR}/embed/test_embed.c)
 target_link_libraries(test_embed PRIVATE refit Threads::Threads) # the public API only
+if(REFIT_HAVE_CUDA) # hang's cuda backend: the engine's buffers in device memory
+  target_link_libraries(test_embed PRIVATE CUDA::cudart)
+  target_include_directories(test_embed PRIVATE ${RF_TEST_DIR}) # gpu/local_gpu.h
+endif()
 foreach(wt "1 1" "2 2" "4 4" "4 2")
   separate_arguments(wt_list UNIX_COMMAND "${wt}")
   list(GET wt_list 0 np)

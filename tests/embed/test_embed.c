@@ -1,5 +1,6 @@
-/* An engine embedding refit (host backend, the public API only): it owns
- * the weights. Modes:
+/* An engine embedding refit (the public API only): it owns the weights.
+ * Host backend, except hang with BACKEND cuda (a CUDA build: the engine's
+ * buffers are then device memory on local rank % visible GPUs). Modes:
  *   serve G0 GX G1 TP DUMP
  *     refit_open on G0, lists every param and checks its info, binds every
  *     param to its own 64-byte aligned malloc'd buffers, loads generation 0,
@@ -10,7 +11,7 @@
  *     compares them with the dump and the dump with the SPEC reference).
  *   badbind G0
  *     every misuse of bind/stage/commit/abandon: exact status and message.
- *   hang G0 G1 TIMEOUT STALLED_RANK
+ *   hang G0 G1 TIMEOUT STALLED_RANK [host|cuda]
  *     on_timeout=return: generation 0 loads, generation 1 times out (the
  *     REFIT_FAULT stall of STALLED_RANK): REFIT_ERR_TIMEOUT within TIMEOUT +
  *     1 s on every other rank,
@@ -26,9 +27,18 @@
 #include <string.h>
 #include <time.h>
 
+#ifdef REFIT_HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "gpu/local_gpu.h"
+#endif
+
 #include "refit.h"
 
 static int rank, world, failures;
+/* hang's BACKEND: where the context and the engine's buffers live */
+static refit_backend backend = REFIT_BACKEND_HOST;
+static int device = -1; /* cuda: this rank's GPU (the context's and the buffers') */
 
 #define CHECK(cond, ...)                                               \
     do {                                                               \
@@ -56,7 +66,8 @@ typedef struct {
 static refit_ctx *create(int tp, refit_commit_mode mode, double timeout_s) {
     refit_options opt;
     refit_options_default(&opt);
-    opt.backend = REFIT_BACKEND_HOST;
+    opt.backend = backend;
+    opt.device = device;
     opt.tp = tp;
     opt.quant = "fp8-block";
     opt.bucket_bytes = 16384; /* many buckets: the stage takes a while */
@@ -107,6 +118,41 @@ static void *aligned(size_t bytes) {
     return p;
 }
 
+/* ---- the engine's memory: host, or device memory on the cuda backend ---- */
+#ifdef REFIT_HAVE_CUDA
+static bool on_device(void) { return backend == REFIT_BACKEND_CUDA; }
+
+static void *engine_alloc(size_t bytes) {
+    if (!on_device()) return aligned(bytes);
+    void *p = NULL;
+    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) return NULL;
+    CHECK(cudaMemset(p, 0xA5, bytes) == cudaSuccess, "cudaMemset of %zu bytes", bytes);
+    return p;
+}
+
+static void engine_release(void *p) {
+    if (on_device()) cudaFree(p);
+    else free(p);
+}
+
+/* The bytes of one engine buffer where the CPU can read them. */
+static const uint8_t *engine_bytes(const void *p, size_t n, uint8_t **tmp) {
+    if (!on_device() || !p) return p;
+    *tmp = realloc(*tmp, n ? n : 1);
+    CHECK(cudaMemcpy(*tmp, p, n, cudaMemcpyDeviceToHost) == cudaSuccess, "cudaMemcpy of %zu bytes", n);
+    return *tmp;
+}
+#else
+static int rf_local_gpu(void) { return -1; }
+static void *engine_alloc(size_t bytes) { return aligned(bytes); }
+static void engine_release(void *p) { free(p); }
+static const uint8_t *engine_bytes(const void *p, size_t n, uint8_t **tmp) {
+    (void)n;
+    (void)tmp;
+    return p;
+}
+#endif
+
 static void bind_all(refit_ctx *ctx, engine_t *e) {
     e->n = refit_param_count(ctx);
     e->data = calloc(e->n, sizeof *e->data);
@@ -118,8 +164,8 @@ static void bind_all(refit_ctx *ctx, engine_t *e) {
         refit_param_info_get(ctx, i, &pi);
         e->data_bytes[i] = pi.data_bytes;
         e->scale_bytes[i] = pi.scale_bytes;
-        e->data[i] = aligned(pi.data_bytes);
-        e->scales[i] = pi.scale_bytes ? aligned(pi.scale_bytes) : NULL;
+        e->data[i] = engine_alloc(pi.data_bytes);
+        e->scales[i] = pi.scale_bytes ? engine_alloc(pi.scale_bytes) : NULL;
         refit_status st = i % 2 ? refit_bind(ctx, i, e->data[i], pi.data_bytes, e->scales[i], pi.scale_bytes)
                                 : refit_bind_name(ctx, pi.name, e->data[i], pi.data_bytes, e->scales[i],
                                                   pi.scale_bytes);
@@ -129,8 +175,8 @@ static void bind_all(refit_ctx *ctx, engine_t *e) {
 
 static void engine_free(engine_t *e) {
     for (size_t i = 0; i < e->n; i++) {
-        free(e->data[i]);
-        free(e->scales[i]);
+        engine_release(e->data[i]);
+        if (e->scales[i]) engine_release(e->scales[i]);
     }
     free(e->data);
     free(e->scales);
@@ -138,15 +184,19 @@ static void engine_free(engine_t *e) {
     free(e->scale_bytes);
 }
 
-/* FNV-1a over every byte the engine holds. */
+/* FNV-1a over every byte the engine holds (device buffers copied out). */
 static uint64_t engine_sum(const engine_t *e) {
     uint64_t h = 1469598103934665603ull;
+    uint8_t *tmp = NULL;
     for (size_t i = 0; i < e->n; i++) {
-        const uint8_t *bufs[2] = {e->data[i], e->scales[i]};
+        const void *bufs[2] = {e->data[i], e->scales[i]};
         size_t lens[2] = {e->data_bytes[i], e->scale_bytes[i]};
-        for (int k = 0; k < 2; k++)
-            for (size_t j = 0; j < lens[k]; j++) h = (h ^ bufs[k][j]) * 1099511628211ull;
+        for (int k = 0; k < 2; k++) {
+            const uint8_t *b = engine_bytes(bufs[k], lens[k], &tmp);
+            for (size_t j = 0; j < lens[k]; j++) h = (h ^ b[j]) * 1099511628211ull;
+        }
     }
+    free(tmp);
     return h;
 }
 
@@ -381,6 +431,27 @@ static int hang(const char *g0, const char *g1, double timeout, int stalled) {
     return 0;
 }
 
+/* hang's BACKEND argument; cuda needs a CUDA build and a GPU on this rank. */
+static bool set_backend(const char *name) {
+    if (!strcmp(name, "host")) return true;
+    if (strcmp(name, "cuda") != 0) {
+        fprintf(stderr, "rank %d: test_embed: backend '%s': expected host or cuda\n", rank, name);
+        return false;
+    }
+    device = rf_local_gpu();
+    if (device < 0) {
+        fprintf(stderr, "rank %d: test_embed: backend cuda: %s\n", rank,
+#ifdef REFIT_HAVE_CUDA
+                "no visible GPU");
+#else
+                "this build has no CUDA backend");
+#endif
+        return false;
+    }
+    backend = REFIT_BACKEND_CUDA;
+    return true;
+}
+
 int main(int argc, char **argv) {
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
@@ -390,9 +461,11 @@ int main(int argc, char **argv) {
     int rc = 2;
     if (!strcmp(mode, "serve") && argc == 7) rc = serve(argv[2], argv[3], argv[4], atoi(argv[5]), argv[6]);
     else if (!strcmp(mode, "badbind") && argc == 3) rc = badbind(argv[2]);
-    else if (!strcmp(mode, "hang") && argc == 6) rc = hang(argv[2], argv[3], atof(argv[4]), atoi(argv[5]));
+    else if (!strcmp(mode, "hang") && (argc == 6 || argc == 7) && set_backend(argc == 7 ? argv[6] : "host"))
+        rc = hang(argv[2], argv[3], atof(argv[4]), atoi(argv[5]));
     else if (rank == 0)
-        fprintf(stderr, "usage: test_embed serve G0 GX G1 TP DUMP | badbind G0 | hang G0 G1 TIMEOUT STALLED_RANK\n");
+        fprintf(stderr, "usage: test_embed serve G0 GX G1 TP DUMP | badbind G0 | hang G0 G1 TIMEOUT STALLED_RANK "
+                        "[host|cuda]\n");
     int bad = failures > 0 || rc != 0, any = bad;
     MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     if (rank == 0 && !any) printf("test_embed %s: all checks passed on %d ranks\n", mode, world);

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# The fault matrix (host backend): every PHASE x KIND of REFIT_FAULT injected
+# The fault matrix (host backend by default): every PHASE x KIND of REFIT_FAULT injected
 # into generation 1 of `refit run --checkpoint g0 --checkpoint g1`, on rank 1
 # and, for some phases, rank 0. Each cell must end the job with exit != 0
 # within --timeout seconds of the fault, leave every rank that wrote a dump on
 # generation 0 byte for byte (the crashed rank writes none; every other rank
 # must), and name the faulty rank and phase on stderr.
 #
-# usage: fault_matrix.sh REFIT [NP] [TIMEOUT] [OUT.md]
+# usage: fault_matrix.sh REFIT [NP] [TIMEOUT] [OUT.md] [BACKEND]
 #   NP (default 4, tp = NP/2), TIMEOUT seconds (default 10). With OUT.md, the
 #   table goes between the "matrix:begin/end" markers of OUT.md (the whole
-#   file when it has none). Exit 0 only if every cell passes.
-REFIT=$1 NP=${2:-4} TIMEOUT=${3:-10} OUT=${4:-}
+#   file when it has none; "" for none). BACKEND: refit run --backend
+#   (default host; cuda on a GPU machine, one GPU per rank: issue 16).
+#   RF_MPI_EXTRA (e.g. "-x NCCL_NVLS_ENABLE") goes after the rank count.
+#   Exit 0 only if every cell passes.
+REFIT=$1 NP=${2:-4} TIMEOUT=${3:-10} OUT=${4:-} BACKEND=${5:-host}
 source "$(dirname "$0")/../mpi/lib.sh"
 [ -z "${FAULT_MATRIX_KEEP:-}" ] || { trap - EXIT; echo "logs kept in $WORK"; }
 TP=$((NP >= 2 ? NP / 2 : 1))
@@ -21,7 +24,7 @@ ROWS=()
 "$REFIT" synth --out "$WORK/g0" --preset tiny --seed 1 >/dev/null || { fail "synth g0"; exit 1; }
 "$REFIT" synth --out "$WORK/g1" --preset tiny --seed 2 >/dev/null || { fail "synth g1"; exit 1; }
 # generation 0 without faults: what every surviving rank's dump must equal
-mpirun_np "$NP" "$REFIT" run --checkpoint "$WORK/g0" --tp "$TP" --dump "$WORK/base" >"$WORK/base.log" 2>&1 ||
+mpirun_np "$NP" "$REFIT" run --backend "$BACKEND" --checkpoint "$WORK/g0" --tp "$TP" --dump "$WORK/base" >"$WORK/base.log" 2>&1 ||
   { fail "baseline run"; cat "$WORK/base.log"; exit 1; }
 
 now() { date +%s.%N; }
@@ -64,8 +67,8 @@ run_cell() { # RANK PHASE KIND
   t0=$(now)
   # the outer kill only catches a refit that hangs after all: a failed cell
   # shellcheck disable=SC2086
-  REFIT_FAULT="$name" timeout -s KILL $((TIMEOUT * 3 + 30)) $RF_MPIEXEC "$NP" "$REFIT" run --checkpoint "$WORK/g0" --checkpoint "$WORK/g1" \
-    --tp "$TP" --timeout "$TIMEOUT" --dump "$dir" >"$log" 2>&1 || rc=$?
+  REFIT_FAULT="$name" timeout -s KILL $((TIMEOUT * 3 + 30)) $RF_MPIEXEC "$NP" $RF_MPI_EXTRA "$REFIT" run --backend "$BACKEND" \
+    --checkpoint "$WORK/g0" --checkpoint "$WORK/g1" --tp "$TP" --timeout "$TIMEOUT" --dump "$dir" >"$log" 2>&1 || rc=$?
   t1=$(now)
   local tfault since wall gens cause why=""
   tfault=$(grep -a -m1 -oE "injected fault: $kind in phase $phase .* at [0-9.]+$" "$log" | grep -oE "[0-9.]+$")
@@ -114,9 +117,9 @@ done
 
 table() {
   echo "Measured on $(hostname) ($(nproc) cores, $(uname -sr), $(mpirun --version 2>/dev/null | head -n1)),"
-  echo "$(date -u +%Y-%m-%d), by \`tests/faults/fault_matrix.sh refit $NP $TIMEOUT\`:"
-  echo "\`mpirun -np $NP refit run --checkpoint g0 --checkpoint g1 --tp $TP --timeout $TIMEOUT --dump D\`"
-  echo "with \`REFIT_FAULT=RANK:PHASE:KIND\` (generation 1), model preset \`tiny\`, host backend."
+  echo "$(date -u +%Y-%m-%d), by \`tests/faults/fault_matrix.sh refit $NP $TIMEOUT OUT.md $BACKEND\`:"
+  echo "\`mpirun -np $NP refit run --backend $BACKEND --checkpoint g0 --checkpoint g1 --tp $TP --timeout $TIMEOUT --dump D\`"
+  echo "with \`REFIT_FAULT=RANK:PHASE:KIND\` (generation 1), model preset \`tiny\`, $BACKEND backend."
   echo "Seconds are wall time from the fault (the stamp the faulty rank prints) to mpirun's exit,"
   echo "and from mpirun's start to its exit. Dumps: the generation in each rank's --dump file"
   echo "(\`-\`: none); a pass needs every dump byte-identical to a fault-free generation 0."

@@ -4,8 +4,11 @@
 # {1, 2, 4} (as many GPUs as there are) and world 4 with tp 2, the cuda dumps
 # must be byte-identical to the host dumps and to tests/ref. Exit 77
 # (skipped) without a usable GPU.
-# usage: check_cuda_dumps.sh REFIT [NP...]
+# usage: check_cuda_dumps.sh REFIT [NP:TP...]
+# env: MODELS (tests/mpi/lib.sh: the families), RUN_ARGS (more refit run
+# options for both backends' runs, e.g. --verify)
 REFIT=$1; shift
+read -r -a run_args <<<"${RUN_ARGS:-}"
 source "$(dirname "$0")/../mpi/lib.sh"
 ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 if [ "${ngpu:-0}" -eq 0 ]; then echo "SKIP: no GPU"; exit 77; fi
@@ -26,7 +29,7 @@ check_one() { # TAG MODEL QUANT NP TP [--moe MODE]
   local ok=1 same=1 be f
   for be in cuda host; do
     if ! mpirun_np "$np" "$REFIT" run --backend $be --checkpoint "$WORK/$model-g0" --checkpoint "$WORK/$model-g1" \
-         --tp "$tp" --quant "$quant" "$@" --bucket-mb 1 --dump "$WORK/d-$be" >"$WORK/log-$be" 2>&1; then
+         --tp "$tp" --quant "$quant" "$@" "${run_args[@]}" --bucket-mb 1 --dump "$WORK/d-$be" >"$WORK/log-$be" 2>&1; then
       fail "$tag: $be run failed"; tail -n 20 "$WORK/log-$be"; ok=0
     fi
   done
