@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "manifest.h"
+#include "rf_bf16.h"
 #include "source.h"
 
 void rf_sources_close(rf_sources_t *s) {
@@ -13,7 +15,7 @@ void rf_sources_close(rf_sources_t *s) {
     *s = (rf_sources_t){0};
 }
 
-refit_status rf_sources_open(const rf_ckpt_t *c, const rf_param_t *params, size_t n, rf_sources_t *out) {
+refit_status rf_sources_open(const rf_manifest_t *m, const rf_param_t *params, size_t n, rf_sources_t *out) {
     rf_sources_t s = {0};
     size_t n_slots = 0;
     for (size_t i = 0; i < n; i++) n_slots += (size_t)rf_param_n_sources(&params[i]);
@@ -26,15 +28,12 @@ refit_status rf_sources_open(const rf_ckpt_t *c, const rf_param_t *params, size_
         s.src[i] = next;
         for (int k = 0; k < rf_param_n_sources(p) && st == REFIT_OK; k++, next++) {
             rf_part_t part;
-            const rf_st_file_t *f;
-            const rf_st_tensor_t *t;
+            const rf_mf_entry_t *e;
             st = rf_param_source(p, k, &part);
-            if (st == REFIT_OK) st = rf_ckpt_find(c, part.src, &f, &t);
-            /* the checkpoint's own descriptor: the very file whose header was
+            if (st == REFIT_OK) st = rf_manifest_need(m, part.src, &e);
+            /* a checkpoint's own descriptor: the very file whose header was
              * read and whose identity is checked after the last byte */
-            if (st == REFIT_OK)
-                *next = (rf_src_t){.ptr = rf_st_data(f, t), .fd = rf_st_fd(f), .off = rf_st_data_start(f) + t->begin,
-                                   .file = rf_st_label(f)};
+            if (st == REFIT_OK) *next = e->src;
         }
     }
     if (st != REFIT_OK) {
@@ -45,9 +44,9 @@ refit_status rf_sources_open(const rf_ckpt_t *c, const rf_param_t *params, size_
     return REFIT_OK;
 }
 
-/* A run of `bytes` source bytes of part `part` from byte `at`, to dst. */
-static refit_status copy_run(const rf_src_t *src, uint64_t at, uint64_t bytes, bool use_pread, uint8_t *dst) {
-    if (src->ptr && !use_pread) {
+/* A run of `bytes` source bytes from byte `at` of tensor src, to dst. */
+static refit_status read_run(const rf_src_t *src, uint64_t at, uint64_t bytes, bool use_pread, uint8_t *dst) {
+    if (src->ptr && (!use_pread || src->fd < 0)) {
         memcpy(dst, src->ptr + at, bytes);
         return REFIT_OK;
     }
@@ -65,11 +64,58 @@ static refit_status copy_run(const rf_src_t *src, uint64_t at, uint64_t bytes, b
     return REFIT_OK;
 }
 
+/* SPEC §1: n source elements at `in` to bf16 at dst; element `first` of
+ * the tensor is in[0] (for the message). */
+static refit_status convert(const rf_src_t *src, const uint8_t *in, uint64_t n, uint64_t first, uint8_t *dst) {
+    for (uint64_t i = 0; i < n; i++) {
+        uint16_t h;
+        uint32_t u;
+        float f;
+        if (src->conv == RF_CONV_F16) {
+            memcpy(&h, in + 2 * i, 2);
+            f = rf_f16_to_f32(h);
+        } else {
+            memcpy(&u, in + 4 * i, 4);
+            memcpy(&f, &u, 4);
+        }
+        uint16_t b = rf_f32_to_bf16(f);
+        if (rf_bf16_nonfinite(b))
+            return rf_error(REFIT_ERR_NUMERIC, "tensor %s of file %s: element %llu is %s after conversion from %s "
+                            "to BF16", src->tensor ? src->tensor : "?", src->file ? src->file : "?",
+                            (unsigned long long)(first + i), (b & 0x7F) ? "nan" : "inf",
+                            src->conv == RF_CONV_F16 ? "F16" : "F32");
+        memcpy(dst + 2 * i, &b, 2);
+    }
+    return REFIT_OK;
+}
+
+#define RF_CONV_CHUNK 65536u /* elements read per pread of a converted run */
+
+/* A run of n elements from element `at` of tensor src, as bf16 to dst:
+ * bf16 verbatim; F16/F32 converted from the image in memory or read in
+ * chunks (the source bytes are larger than, or as large as, the bf16). */
+static refit_status copy_run(const rf_src_t *src, uint64_t at, uint64_t n, bool use_pread, uint8_t *dst) {
+    if (src->conv == RF_CONV_BF16) return read_run(src, at * 2, n * 2, use_pread, dst);
+    uint64_t esz = rf_conv_size(src->conv);
+    if (src->ptr && (!use_pread || src->fd < 0)) return convert(src, src->ptr + at * esz, n, at, dst);
+    uint8_t *buf = malloc((n < RF_CONV_CHUNK ? n : RF_CONV_CHUNK) * esz);
+    if (!buf) return rf_error(REFIT_ERR_NOMEM, "conversion buffer for tensor %s", src->tensor ? src->tensor : "?");
+    refit_status st = REFIT_OK;
+    for (uint64_t done = 0; done < n && st == REFIT_OK;) {
+        uint64_t k = n - done < RF_CONV_CHUNK ? n - done : RF_CONV_CHUNK;
+        st = read_run(src, (at + done) * esz, k * esz, true, buf);
+        if (st == REFIT_OK) st = convert(src, buf, k, at + done, dst + 2 * done);
+        done += k;
+    }
+    free(buf);
+    return st;
+}
+
 refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t *src, int tp, int tp_rank, uint64_t elem0, uint64_t n,
                            bool use_pread, uint8_t *dst) {
     const uint64_t cols = (uint64_t)p->cols;
     uint64_t e = elem0, end = elem0 + n;
-    /* pending run: source bytes [run_at, run_at + run_len) of slot run_part */
+    /* pending run: source elements [run_at, run_at + run_len) of slot run_part */
     int run_part = -1;
     uint64_t run_at = 0, run_len = 0;
     uint8_t *run_dst = dst;
@@ -79,7 +125,7 @@ refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t *src, int tp, int
         rf_row_src_t rs = rf_param_row_source(p, tp, tp_rank, (int64_t)row);
         uint64_t at = rs.part < 0 ? 0
                                   : ((uint64_t)rs.src_row * (uint64_t)rf_param_slot_part(p, rs.part)->cols +
-                                     (uint64_t)rs.src_col + col) * 2;
+                                     (uint64_t)rs.src_col + col);
         if (run_part >= 0 && (rs.part != run_part || at != run_at + run_len)) {
             RF_CHECK(copy_run(&src[run_part], run_at, run_len, use_pread, run_dst));
             run_part = -1;
@@ -89,10 +135,10 @@ refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t *src, int tp, int
         } else if (run_part < 0) {
             run_part = rs.part;
             run_at = at;
-            run_len = len * 2;
+            run_len = len;
             run_dst = dst;
         } else {
-            run_len += len * 2;
+            run_len += len;
         }
         dst += len * 2;
         e += len;
