@@ -57,6 +57,7 @@ struct refit_ctx {
     rf_manifest_t *mf;  /* the source's manifest on the ranks that read it (source.c) */
     rf_sources_t src;   /* the packing ranks: where every param's bytes are (rank 0; every rank when local) */
     bool local;         /* this load's source is read by every rank for its own slices (source.c) */
+    bool dir_root;      /* this load's source is a directory read by rank 0 (what --verify checks) */
     double quant_seconds;
     uint64_t quant_bytes;
     void *staging;      /* bf16 slice of the quantized param being received */

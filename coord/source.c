@@ -52,6 +52,7 @@ refit_status rf_source_agree(refit_ctx *ctx, const refit_source *src) {
         st = rf_error(REFIT_ERR_INVALID_ARG, "source %s on this rank, but not on every rank (kinds %s .. %s)",
                       kind_name(mine), kind_name(lo), kind_name(UINT64_MAX - neg_hi));
     ctx->local = st == REFIT_OK && (mine == 1 || mine == 3);
+    ctx->dir_root = st == REFIT_OK && mine == 0;
     return st;
 }
 
@@ -152,6 +153,13 @@ refit_status rf_source_open_local(refit_ctx *ctx, const refit_source *src) {
     if (st == REFIT_OK && !root) st = rf_snap_check_manifest(ctx->snap, ctx->mf);
     if (st == REFIT_OK) st = rf_sources_open(ctx->mf, ctx->snap->params, ctx->snap->n_params, &ctx->src);
     free(dir);
+    /* the agreement gives every rank this message: it must say whose view
+     * failed (the command's log prefix names the rank; an embedder's none) */
+    if (st != REFIT_OK && strncmp(rf_err_msg(), "rank ", 5) != 0) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", rf_err_msg());
+        st = rf_error_replace(st, "rank %d: %s", rf_comm_rank(ctx->comm), why);
+    }
     return st;
 }
 

@@ -130,12 +130,15 @@ refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
      * failed attempt at this generation number must not mark the next
      * attempt's params (another checkpoint, maybe) as done. */
     for (size_t i = 0; i < ctx->snap->n_params; i++) ctx->ps[i].quantized_gen = ctx->ps[i].received_gen = -1;
-    /* --verify compares what rank 0 sent with what arrived: a local source
-     * sends nothing (each rank packs its own slices) */
-    bool verify = ctx->opt.verify && !ctx->local;
+    /* --verify compares what rank 0 packed from the files with what
+     * arrived: a local source sends nothing (each rank packs its own
+     * slices) and device memory is packed where the CPU cannot digest it,
+     * so it covers directories read by rank 0 */
+    bool verify = ctx->opt.verify && ctx->dir_root;
     rf_xfer_t x = {.params = ctx->snap->params, .n_params = ctx->snap->n_params, .tp = ctx->snap->tp,
                    .plan = &ctx->plan, .comm = ctx->comm,
                    .src = root || ctx->local ? ctx->src.src : NULL, .local = ctx->local,
+                   .device_src = ctx->mf && ctx->mf->any_device,
                    .bcast = ctx->opt.transfer == REFIT_TRANSFER_BCAST,
                    .dest = xfer_dest, .complete = xfer_complete, .user = ctx, .progress = xfer_progress,
                    .packed = verify && root ? rf_verify_packed : NULL,

@@ -143,7 +143,9 @@ typedef struct refit_options {
      * rank 0 sent (a digest per param slice, compared before the vote; a
      * mismatch fails the reload naming the param and rank). Every rank
      * must pass the same value (checked at create). refit run --verify,
-     * REFIT_VERIFY. Default 0. */
+     * REFIT_VERIFY. Default 0. It checks loads from a directory read by
+     * rank 0; the other sources (refit_stage_source) send no packed host
+     * bucket to check and load unverified. */
     int verify;
     /* What a collective call past timeout_s does (see "Embedding" below):
      * REFIT_ON_TIMEOUT_RETURN (default, 0) or REFIT_ON_TIMEOUT_ABORT. */

@@ -110,7 +110,10 @@ refit_status rf_manifest_from_memory(const refit_tensor *t, size_t n, int rank, 
     }
     /* entries point at their manifest's `where`: fixed up once it is in place */
     *out = m;
-    for (size_t i = 0; i < n; i++) out->e[i].src.file = out->where;
+    for (size_t i = 0; i < n; i++) {
+        out->e[i].src.file = out->where;
+        out->any_device |= out->e[i].src.device;
+    }
     return REFIT_OK;
 }
 

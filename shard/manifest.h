@@ -23,6 +23,7 @@ typedef struct rf_manifest {
     char where[4096]; /* the directory, or "rank R's memory": "WHERE: tensor NAME missing" */
     size_t n;
     rf_mf_entry_t *e; /* sorted by name */
+    bool any_device;  /* some entry's bytes are in device memory (src.device) */
 } rf_manifest_t; /* never copied by value: entries point at `where` */
 
 /* Every tensor of an open checkpoint; borrows its strings and descriptors

@@ -64,9 +64,9 @@ static refit_status read_run(const rf_src_t *src, uint64_t at, uint64_t bytes, b
     return REFIT_OK;
 }
 
-/* SPEC §1: n source elements at `in` to bf16 at dst; element `first` of
- * the tensor is in[0] (for the message). */
-static refit_status convert(const rf_src_t *src, const uint8_t *in, uint64_t n, uint64_t first, uint8_t *dst) {
+refit_status rf_convert_bf16(const rf_src_t *src, const void *in_, uint64_t n, uint64_t first, void *dst_) {
+    const uint8_t *in = in_;
+    uint8_t *dst = dst_;
     for (uint64_t i = 0; i < n; i++) {
         uint16_t h;
         uint32_t u;
@@ -97,62 +97,87 @@ static refit_status convert(const rf_src_t *src, const uint8_t *in, uint64_t n, 
 static refit_status copy_run(const rf_src_t *src, uint64_t at, uint64_t n, bool use_pread, uint8_t *dst) {
     if (src->conv == RF_CONV_BF16) return read_run(src, at * 2, n * 2, use_pread, dst);
     uint64_t esz = rf_conv_size(src->conv);
-    if (src->ptr && (!use_pread || src->fd < 0)) return convert(src, src->ptr + at * esz, n, at, dst);
+    if (src->ptr && (!use_pread || src->fd < 0)) return rf_convert_bf16(src, src->ptr + at * esz, n, at, dst);
     uint8_t *buf = malloc((n < RF_CONV_CHUNK ? n : RF_CONV_CHUNK) * esz);
     if (!buf) return rf_error(REFIT_ERR_NOMEM, "conversion buffer for tensor %s", src->tensor ? src->tensor : "?");
     refit_status st = REFIT_OK;
     for (uint64_t done = 0; done < n && st == REFIT_OK;) {
         uint64_t k = n - done < RF_CONV_CHUNK ? n - done : RF_CONV_CHUNK;
         st = read_run(src, (at + done) * esz, k * esz, true, buf);
-        if (st == REFIT_OK) st = convert(src, buf, k, at + done, dst + 2 * done);
+        if (st == REFIT_OK) st = rf_convert_bf16(src, buf, k, at + done, dst + 2 * done);
         done += k;
     }
     free(buf);
     return st;
 }
 
-refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t *src, int tp, int tp_rank, uint64_t elem0, uint64_t n,
-                           bool use_pread, uint8_t *dst) {
+/* The runs of local elements [elem0, elem0 + n) of param p on tp rank
+ * `tp_rank`, each handed to fn once it cannot grow: a source-contiguous
+ * run of one slot, or a run of padding (src NULL). */
+static refit_status slice_runs(const rf_param_t *p, const rf_src_t *src, int tp, int tp_rank, uint64_t elem0,
+                               uint64_t n, uint64_t dst_byte, rf_run_fn fn, void *user) {
     const uint64_t cols = (uint64_t)p->cols;
     uint64_t e = elem0, end = elem0 + n;
-    /* pending run: source elements [run_at, run_at + run_len) of slot run_part */
-    int run_part = -1;
-    uint64_t run_at = 0, run_len = 0;
-    uint8_t *run_dst = dst;
+    /* pending run: source elements [run_at, run_at + run_len) of slot run_part (-2: none, -1: zeros) */
+    int run_part = -2;
+    uint64_t run_at = 0, run_len = 0, run_dst = dst_byte;
     while (e < end) {
         uint64_t row = e / cols, col = e % cols;
         uint64_t len = cols - col < end - e ? cols - col : end - e;
         rf_row_src_t rs = rf_param_row_source(p, tp, tp_rank, (int64_t)row);
-        uint64_t at = rs.part < 0 ? 0
-                                  : ((uint64_t)rs.src_row * (uint64_t)rf_param_slot_part(p, rs.part)->cols +
-                                     (uint64_t)rs.src_col + col);
-        if (run_part >= 0 && (rs.part != run_part || at != run_at + run_len)) {
-            RF_CHECK(copy_run(&src[run_part], run_at, run_len, use_pread, run_dst));
-            run_part = -1;
+        int part = rs.part < 0 ? -1 : rs.part;
+        uint64_t at = part < 0 ? 0
+                               : ((uint64_t)rs.src_row * (uint64_t)rf_param_slot_part(p, part)->cols +
+                                  (uint64_t)rs.src_col + col);
+        if (run_part != -2 && (part != run_part || (part >= 0 && at != run_at + run_len))) {
+            RF_CHECK(fn(user, run_part < 0 ? NULL : &src[run_part], run_at, run_len, run_dst));
+            run_part = -2;
         }
-        if (rs.part < 0) {
-            memset(dst, 0, len * 2);
-        } else if (run_part < 0) {
-            run_part = rs.part;
+        if (run_part == -2) {
+            run_part = part;
             run_at = at;
-            run_len = len;
-            run_dst = dst;
-        } else {
-            run_len += len;
+            run_len = 0;
+            run_dst = dst_byte + (e - elem0) * 2;
         }
-        dst += len * 2;
+        run_len += len;
         e += len;
     }
-    if (run_part >= 0) RF_CHECK(copy_run(&src[run_part], run_at, run_len, use_pread, run_dst));
+    if (run_part != -2) RF_CHECK(fn(user, run_part < 0 ? NULL : &src[run_part], run_at, run_len, run_dst));
+    return REFIT_OK;
+}
+
+typedef struct {
+    bool use_pread;
+    uint8_t *dst;
+} host_pack_t;
+
+static refit_status host_run(void *user, const rf_src_t *src, uint64_t src_elem, uint64_t n, uint64_t dst_byte) {
+    host_pack_t *h = user;
+    if (!src) {
+        memset(h->dst + dst_byte, 0, n * 2);
+        return REFIT_OK;
+    }
+    return copy_run(src, src_elem, n, h->use_pread, h->dst + dst_byte);
+}
+
+refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t *src, int tp, int tp_rank, uint64_t elem0, uint64_t n,
+                           bool use_pread, uint8_t *dst) {
+    host_pack_t h = {.use_pread = use_pread, .dst = dst};
+    return slice_runs(p, src, tp, tp_rank, elem0, n, 0, host_run, &h);
+}
+
+refit_status rf_bucket_runs(const rf_plan_t *plan, const rf_param_t *params, const rf_src_t *const *src, int group,
+                            size_t k, uint64_t lo, uint64_t hi, rf_run_fn fn, void *user) {
+    rf_plan_iter_t it;
+    rf_seg_t seg;
+    for (rf_plan_iter_init(plan, group, k, lo, hi, &it); rf_plan_iter_next(plan, &it, &seg);)
+        RF_CHECK(slice_runs(&params[seg.param], src[seg.param], plan->tp, group, seg.param_off / 2, seg.len / 2,
+                            seg.bucket_off, fn, user));
     return REFIT_OK;
 }
 
 refit_status rf_pack_bucket(const rf_plan_t *plan, const rf_param_t *params, const rf_src_t *const *src, int group,
                             size_t k, uint64_t lo, uint64_t hi, bool use_pread, uint8_t *dst) {
-    rf_plan_iter_t it;
-    rf_seg_t seg;
-    for (rf_plan_iter_init(plan, group, k, lo, hi, &it); rf_plan_iter_next(plan, &it, &seg);)
-        RF_CHECK(rf_pack_slice(&params[seg.param], src[seg.param], plan->tp, group, seg.param_off / 2, seg.len / 2,
-                               use_pread, dst + seg.bucket_off));
-    return REFIT_OK;
+    host_pack_t h = {.use_pread = use_pread, .dst = dst};
+    return rf_bucket_runs(plan, params, src, group, k, lo, hi, host_run, &h);
 }

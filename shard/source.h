@@ -74,4 +74,19 @@ refit_status rf_pack_slice(const rf_param_t *p, const rf_src_t *src, int tp, int
 refit_status rf_pack_bucket(const rf_plan_t *plan, const rf_param_t *params, const rf_src_t *const *src, int group,
                             size_t k, uint64_t lo, uint64_t hi, bool use_pread, uint8_t *dst);
 
+/* One run of a bucket: n elements from element src_elem of source tensor
+ * src (NULL: n zeros, vocab padding) to bf16 byte dst_byte of the bucket. */
+typedef refit_status (*rf_run_fn)(void *user, const rf_src_t *src, uint64_t src_elem, uint64_t n, uint64_t dst_byte);
+/* The runs that make bytes [lo, hi) of bucket k of group `group`'s stream,
+ * in order, each source-contiguous: what rf_pack_bucket copies, for a packer
+ * that copies otherwise (the cuda backend's device copies of device memory). */
+refit_status rf_bucket_runs(const rf_plan_t *plan, const rf_param_t *params, const rf_src_t *const *src, int group,
+                            size_t k, uint64_t lo, uint64_t hi, rf_run_fn fn, void *user);
+
+/* SPEC §1: n F16/F32 elements of src at `in` (host memory) to bf16 at dst;
+ * in[0] is element `first` of the tensor (named in the error).
+ * REFIT_ERR_NUMERIC "tensor T of file F: element E is inf after conversion
+ * from F32 to BF16" for a value not finite after it. */
+refit_status rf_convert_bf16(const rf_src_t *src, const void *in, uint64_t n, uint64_t first, void *dst);
+
 #endif

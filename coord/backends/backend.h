@@ -31,6 +31,10 @@ typedef struct {
      * own src; nothing crosses the data plane (a directory read by every
      * rank, tensors in every rank's memory: source.c) */
     bool local;
+    /* this rank's src holds device memory (a memory source's
+     * REFIT_MEM_DEVICE tensors, cuda only): packed with device copies
+     * straight into device buckets, never by the CPU */
+    bool device_src;
     /* cuda: broadcast every bucket to all ranks instead of sending each
      * group's buckets to that group only (--transfer bcast) */
     bool bcast;

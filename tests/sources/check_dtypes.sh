@@ -56,4 +56,7 @@ f=$("$PYTHON" -c "import json; print(json.load(open('$WORK/llama-ovf/model.safet
 expect_reject overflow "refit: generation 1 NOT committed (nan or inf in weights): rank 0: tensor $t of file $WORK/llama-ovf/$f: element 77 is inf after conversion from F32 to BF16" "$WORK/llama-ovf"
 make_model llama 12 "$WORK/llama-f64" --tensor-dtype "$t=F64"
 expect_reject f64 "refit: generation 1 NOT committed (unsupported): rank 0: unsupported dtype F64 in tensor $t of file $WORK/llama-f64/$f (refit reads BF16, F16, F32)" "$WORK/llama-f64"
+if "$REFIT" run --help | grep -qF "Tensors in memory (a trainer's state dict) are a C API source only"; then
+  pass "run --help: memory sources are C API only"
+else fail "run --help does not say memory sources are C API only"; fi
 finish
