@@ -106,6 +106,7 @@ int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     if (argc < 2) {
         fprintf(stderr, "usage: source_bw CHECKPOINT [REPS] [QUANT]\n");
+        MPI_Finalize();
         return 2;
     }
     const char *dir = argv[1];

@@ -135,6 +135,9 @@ refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
      * slices) and device memory is packed where the CPU cannot digest it,
      * so it covers directories read by rank 0 */
     bool verify = ctx->opt.verify && ctx->dir_root;
+    if (ctx->opt.verify && !verify && root)
+        RF_INFO("verify", "generation %lld: --verify checks directories read by rank 0; this source loads unverified",
+                (long long)ctx->loading);
     rf_xfer_t x = {.params = ctx->snap->params, .n_params = ctx->snap->n_params, .tp = ctx->snap->tp,
                    .plan = &ctx->plan, .comm = ctx->comm,
                    .src = root || ctx->local ? ctx->src.src : NULL, .local = ctx->local,
