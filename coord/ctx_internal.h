@@ -100,6 +100,9 @@ refit_status rf_source_agree(refit_ctx *ctx, const refit_source *src);
 refit_status rf_source_open_root(refit_ctx *ctx, const refit_source *src);
 refit_status rf_source_open_local(refit_ctx *ctx, const refit_source *src);
 void rf_source_close(refit_ctx *ctx);
+/* A failure of this rank's own reading of a local source: its message
+ * names the rank (unless it does already), for the agreement to relay. */
+refit_status rf_source_name_rank(refit_ctx *ctx, refit_status st);
 /* load.c: adds the time since *t to phase ph, and bytes; *t = now. */
 void rf_phase_end(refit_ctx *ctx, double *t, refit_phase ph, uint64_t bytes);
 /* dump.c: "x.weight" -> "x.weight_scale" (tensor, row) / "x.weight_scale_inv" (block). */

@@ -153,9 +153,13 @@ refit_status rf_source_open_local(refit_ctx *ctx, const refit_source *src) {
     if (st == REFIT_OK && !root) st = rf_snap_check_manifest(ctx->snap, ctx->mf);
     if (st == REFIT_OK) st = rf_sources_open(ctx->mf, ctx->snap->params, ctx->snap->n_params, &ctx->src);
     free(dir);
+    return rf_source_name_rank(ctx, st);
+}
+
+refit_status rf_source_name_rank(refit_ctx *ctx, refit_status st) {
     /* the agreement gives every rank this message: it must say whose view
      * failed (the command's log prefix names the rank; an embedder's none) */
-    if (st != REFIT_OK && strncmp(rf_err_msg(), "rank ", 5) != 0) {
+    if (st != REFIT_OK && st != REFIT_ERR_REMOTE && strncmp(rf_err_msg(), "rank ", 5) != 0) {
         char why[1024];
         snprintf(why, sizeof why, "%s", rf_err_msg());
         st = rf_error_replace(st, "rank %d: %s", rf_comm_rank(ctx->comm), why);

@@ -152,6 +152,7 @@ refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
      * path: tables agreed on first, rank 0's broadcast joined at the end */
     if (verify) RF_CHECK(rf_comm_agree(ctx->comm, rf_verify_begin(ctx)));
     refit_status st = ctx->be->ops->transfer(ctx->be, &x, moved);
+    if (ctx->local) st = rf_source_name_rank(ctx, st); /* each rank read its own: say which one failed */
     /* the readers read their last byte: a checkpoint that changed meanwhile
      * (a trainer saving into it) may have given slices of two saves. The
      * reader's vote at B then fails, so no rank commits. */

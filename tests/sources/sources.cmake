@@ -12,7 +12,7 @@ function(rf_sources_test name script np tp)
                        ENVIRONMENT "${RF_MPI_ENV};RF_MPIEXEC=${RF_MPIEXEC};PYTHON=${Python3_EXECUTABLE}")
 endfunction()
 
-foreach(cell 1_1 2_2 4_4 4_2) # world_tp
+foreach(cell 1_1 2_1 2_2 4_4 4_2) # world_tp
   string(REPLACE "_" ";" nt ${cell})
   list(GET nt 0 np)
   list(GET nt 1 tp)
