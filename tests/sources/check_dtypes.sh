@@ -56,6 +56,13 @@ f=$("$PYTHON" -c "import json; print(json.load(open('$WORK/llama-ovf/model.safet
 expect_reject overflow "refit: generation 1 NOT committed (nan or inf in weights): rank 0: tensor $t of file $WORK/llama-ovf/$f: element 77 is inf after conversion from F32 to BF16" "$WORK/llama-ovf"
 make_model llama 12 "$WORK/llama-f64" --tensor-dtype "$t=F64"
 expect_reject f64 "refit: generation 1 NOT committed (unsupported): rank 0: unsupported dtype F64 in tensor $t of file $WORK/llama-f64/$f (refit reads BF16, F16, F32)" "$WORK/llama-f64"
+if [ "$NP" -ge 2 ]; then # --readers is agreed at create, as every option
+  out="$WORK/out-readers"
+  mpirun_np "$NP" bash -c 'if [ "${OMPI_COMM_WORLD_RANK:-0}" = 1 ]; then export REFIT_READERS=all; fi; exec "$@"' _ \
+    "$REFIT" run --tp "$TP" --checkpoint "$WORK/llama-g0" >"$out" 2>&1
+  if grep -qxF "refit run: rank 1 has --readers all, rank 0 has root: every rank must be started with the same options" "$out"
+  then pass "readers differing between ranks refused"; else fail "readers differing between ranks"; cat "$out"; fi
+fi
 if "$REFIT" run --help | grep -qF "Tensors in memory (a trainer's state dict) are a C API source only"; then
   pass "run --help: memory sources are C API only"
 else fail "run --help does not say memory sources are C API only"; fi
