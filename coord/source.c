@@ -43,14 +43,16 @@ static refit_status check_fields(const refit_source *src) {
 refit_status rf_source_agree(refit_ctx *ctx, const refit_source *src) {
     refit_status st = check_fields(src);
     uint64_t mine = st == REFIT_OK ? kind_key(src) : 0;
+    /* MIN of the kind and of its complement (MAX): a rank with a bad source
+     * joins both with values that change neither */
     uint64_t lo = st == REFIT_OK ? mine : UINT64_MAX, neg_hi = st == REFIT_OK ? UINT64_MAX - mine : UINT64_MAX;
-    /* every rank joins both reductions, a rank with a bad source too */
     refit_status cst = rf_comm_allreduce_min_u64(ctx->comm, &lo);
     if (cst == REFIT_OK) cst = rf_comm_allreduce_min_u64(ctx->comm, &neg_hi);
     if (st == REFIT_OK) st = cst;
     if (st == REFIT_OK && lo != UINT64_MAX - neg_hi)
-        st = rf_error(REFIT_ERR_INVALID_ARG, "source %s on this rank, but not on every rank (kinds %s .. %s)",
-                      kind_name(mine), kind_name(lo), kind_name(UINT64_MAX - neg_hi));
+        st = rf_error(REFIT_ERR_INVALID_ARG, "the ranks pass different source kinds (%s .. %s): every rank must pass "
+                      "the same kind", kind_name(lo), kind_name(UINT64_MAX - neg_hi));
+    st = rf_comm_agree(ctx->comm, st); /* a bad source on one rank fails every rank, naming it */
     ctx->local = st == REFIT_OK && (mine == 1 || mine == 3);
     ctx->dir_root = st == REFIT_OK && mine == 0;
     return st;

@@ -194,6 +194,13 @@ static void lies(mem_t *m) {
     expect_fail("root memory, NULL data", &s, 0, REFIT_ERR_INVALID_ARG, want);
     m->t[1].data = keep;
 
+    if (world > 1) { /* the last rank passes another kind than the others */
+        s = source(last == rank ? REFIT_SOURCE_ROOT_MEMORY : REFIT_SOURCE_DIR, REFIT_READERS_ROOT, m);
+        expect_fail("kinds differ", &s, 0, REFIT_ERR_INVALID_ARG,
+                    "the ranks pass different source kinds (DIR (readers root) .. ROOT_MEMORY): every rank must pass the "
+                    "same kind");
+    }
+
     if (!cuda) { /* a device pointer on the host backend */
         m->t[1].where = REFIT_MEM_DEVICE;
         s = source(REFIT_SOURCE_ROOT_MEMORY, 0, m);
