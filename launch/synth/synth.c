@@ -492,7 +492,8 @@ static refit_status moe_fields(const rf_model_config_t *c, char *out, size_t cap
 
 /* config.json as transformers writes it, reduced to what matters plus the
  * usual rope/norm fields so other tools accept the directory too. */
-static refit_status write_config(const char *dir, const rf_model_config_t *c) {
+/* torch_dtype names the stored dtype, as a trainer saving it writes. */
+static refit_status write_config(const char *dir, const rf_model_config_t *c, rf_dtype_t dtype) {
     char text[2048 + RF_MAX_MLP_ONLY * 12], moe[RF_MAX_MLP_ONLY * 12 + 512];
     bool qwen = c->family != RF_FAM_LLAMA && c->family != RF_FAM_MISTRAL && c->family != RF_FAM_MIXTRAL;
     RF_CHECK(moe_fields(c, moe, sizeof moe));
@@ -513,13 +514,14 @@ static refit_status write_config(const char *dir, const rf_model_config_t *c) {
                      "  \"max_position_embeddings\": %d,\n"
                      "  \"rms_norm_eps\": %s,\n"
                      "  \"rope_theta\": %s,\n"
-                     "  \"torch_dtype\": \"bfloat16\"\n"
+                     "  \"torch_dtype\": \"%s\"\n"
                      "}\n",
                      architecture(c->family), family_type(c->family), moe, (long long)c->hidden,
                      (long long)c->n_heads, (long long)c->n_kv_heads, (long long)c->head_dim,
                      (long long)c->intermediate, (long long)c->vocab, (long long)c->n_layers,
                      c->tie_embeddings ? "true" : "false", qwen ? 32768 : 8192,
-                     qwen ? "1e-06" : "1e-05", qwen ? "1000000.0" : "500000.0");
+                     qwen ? "1e-06" : "1e-05", qwen ? "1000000.0" : "500000.0",
+                     dtype == RF_DT_F16 ? "float16" : dtype == RF_DT_F32 ? "float32" : "bfloat16");
     if (n < 0 || (size_t)n >= sizeof text)
         return rf_error(REFIT_ERR_INTERNAL, "config.json too long");
     return write_text(dir, "config.json", text);
@@ -688,7 +690,7 @@ refit_status rf_synth_write_as(const char *dir, const rf_model_config_t *cfg, in
      * that silently mixes old and new files. */
     RF_CHECK_GOTO(remove_stale(dir, "model.safetensors.index.json"), out);
     if (n_files > 1) RF_CHECK_GOTO(remove_stale(dir, "model.safetensors"), out);
-    RF_CHECK_GOTO(write_config(dir, cfg), out);
+    RF_CHECK_GOTO(write_config(dir, cfg, dtype), out);
 
     file_ctx_t fc = {.plan = &plan, .dtype = dtype, .seed = seed, .progress = progress, .user = user};
     fc.prog.n_files = n_files;

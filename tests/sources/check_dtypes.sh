@@ -40,6 +40,17 @@ run_check "mixtral-mixed-ep" mixtral fp8-block 1 "$WORK/mixtral-mixed" --moe ep 
 run_check "llama-mixed-readers-all" llama none 1 "$WORK/llama-mixed" -- --readers all \
   --checkpoint "$WORK/llama-g0" --checkpoint "$WORK/llama-mixed"
 
+# refit synth --dtype: fp32 holds the bf16 values widened (dumps equal the
+# bf16 checkpoint's), fp16 is what tests/ref reads and converts.
+for dt in bf16 fp16 fp32; do "$REFIT" synth --out "$WORK/synth-$dt" --preset tiny --seed 2 --dtype "$dt" >/dev/null; done
+run_check "synth-fp16" llama fp8-row 0 "$WORK/synth-fp16" -- --checkpoint "$WORK/synth-fp16"
+run_check "synth-fp32" llama fp8-row 0 "$WORK/synth-fp32" -- --checkpoint "$WORK/synth-fp32"
+run_check "synth-bf16" llama fp8-row 0 "$WORK/synth-bf16" -- --checkpoint "$WORK/synth-bf16"
+if cmp -s "$WORK/dump-synth-fp32/rank-00000-of-$(printf %05d "$NP").safetensors" \
+          "$WORK/dump-synth-bf16/rank-00000-of-$(printf %05d "$NP").safetensors"; then
+  pass "synth --dtype fp32 loads as the bf16 checkpoint it widens"
+else fail "synth --dtype fp32 and bf16 dumps differ"; fi
+
 # Rejections: the exact message, generation 0 kept.
 expect_reject() { # LABEL WANT_LINE CHECKPOINT
   local out="$WORK/out-$1"
