@@ -2,11 +2,12 @@
  * measured in the same run as what they bound: bytes copied per second of a
  * 1 GiB copy, best of 5 after a warm-up, pinned or pageable host to device,
  * or device to device (bytes copied once: a device copy reads and writes
- * each). Exits the program on a CUDA error. */
+ * each). A CUDA error names the rank and aborts the MPI job. */
 #ifndef RF_BENCH_COPY_RATE_H
 #define RF_BENCH_COPY_RATE_H
 
 #include <cuda_runtime.h>
+#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,10 @@ enum { RF_COPY_H2D_PINNED, RF_COPY_H2D_PAGEABLE, RF_COPY_D2D };
 
 static inline void rf_copy_check(cudaError_t e, const char *what) {
     if (e == cudaSuccess) return;
-    fprintf(stderr, "copy floor: %s: %s\n", what, cudaGetErrorString(e));
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank); /* both users run under MPI */
+    fprintf(stderr, "copy floor: rank %d: %s: %s\n", rank, what, cudaGetErrorString(e));
+    MPI_Abort(MPI_COMM_WORLD, 1); /* the other ranks may wait in a collective */
     exit(1);
 }
 

@@ -15,58 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CK(x)                                                                   \
-    do {                                                                        \
-        cudaError_t e_ = (x);                                                   \
-        if (e_ != cudaSuccess) {                                                \
-            fprintf(stderr, "floors: %s: %s\n", #x, cudaGetErrorString(e_));    \
-            MPI_Abort(MPI_COMM_WORLD, 1);                                       \
-        }                                                                       \
-    } while (0)
-#define NK(x)                                                                   \
-    do {                                                                        \
-        ncclResult_t r_ = (x);                                                  \
-        if (r_ != ncclSuccess) {                                                \
-            fprintf(stderr, "floors: %s: %s\n", #x, ncclGetErrorString(r_));    \
-            MPI_Abort(MPI_COMM_WORLD, 1);                                       \
-        }                                                                       \
-    } while (0)
-
-static int cmp_f(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median ms of `reps` timed runs of op on stream s (after one warm-up). */
-typedef void (*op_fn)(void *ctx, cudaStream_t s);
-static float median_ms(op_fn op, void *ctx, cudaStream_t s, int reps) {
-    cudaEvent_t a, b;
-    float t[16];
-    CK(cudaEventCreate(&a));
-    CK(cudaEventCreate(&b));
-    op(ctx, s);
-    CK(cudaStreamSynchronize(s));
-    for (int i = 0; i < reps; i++) {
-        MPI_Barrier(MPI_COMM_WORLD);
-        CK(cudaEventRecord(a, s));
-        op(ctx, s);
-        CK(cudaEventRecord(b, s));
-        CK(cudaEventSynchronize(b));
-        CK(cudaEventElapsedTime(&t[i], a, b));
-    }
-    qsort(t, (size_t)reps, sizeof t[0], cmp_f);
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
-    return t[reps / 2];
-}
-
-typedef struct {
-    void *dst, *src;
-    size_t bytes;
-    int rank, world;
-    ncclComm_t nccl;
-    enum cudaMemcpyKind kind;
-} job_t;
+#include "nccl_floor.h" /* CK, NK, median_ms, slowest, job_t, the NCCL send floor */
 
 static void do_copy(void *ctx, cudaStream_t s) {
     job_t *j = ctx;
@@ -76,25 +25,6 @@ static void do_copy(void *ctx, cudaStream_t s) {
 static void do_bcast(void *ctx, cudaStream_t s) {
     job_t *j = ctx;
     NK(ncclBroadcast(j->src, j->dst, j->bytes, ncclUint8, 0, j->nccl, s));
-}
-
-/* Rank 0 sends bytes / (world - 1) to every other rank, one NCCL group. */
-static void do_scatter(void *ctx, cudaStream_t s) {
-    job_t *j = ctx;
-    size_t chunk = j->bytes / (size_t)(j->world - 1);
-    NK(ncclGroupStart());
-    if (j->rank == 0)
-        for (int r = 1; r < j->world; r++)
-            NK(ncclSend((const char *)j->src + (size_t)(r - 1) * chunk, chunk, ncclUint8, r, j->nccl, s));
-    else
-        NK(ncclRecv(j->dst, chunk, ncclUint8, 0, j->nccl, s));
-    NK(ncclGroupEnd());
-}
-
-/* Slowest rank's median (a floor all ranks share). */
-static float slowest(float ms) {
-    MPI_Allreduce(MPI_IN_PLACE, &ms, 1, MPI_FLOAT, MPI_MAX, MPI_COMM_WORLD);
-    return ms;
 }
 
 int main(int argc, char **argv) {
@@ -139,17 +69,13 @@ int main(int argc, char **argv) {
     j = (job_t){.dst = d2, .src = d1, .bytes = bytes, .kind = cudaMemcpyDeviceToDevice};
     d2d = 2 * gb / (slowest(median_ms(do_copy, &j, s, 5)) * 1e-3);
     if (world > 1) {
-        ncclUniqueId id;
-        if (rank == 0) NK(ncclGetUniqueId(&id));
-        MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
-        NK(ncclCommInitRank(&j.nccl, world, id, rank));
+        rf_floor_nccl_init(&j.nccl, rank, world);
         j.src = d1;
         j.dst = d2;
         bcast = gb / (slowest(median_ms(do_bcast, &j, s, 5)) * 1e-3);
         j.rank = rank;
         j.world = world;
-        double sent = (double)(bytes / (size_t)(world - 1) * (size_t)(world - 1)) / 1e9;
-        send = sent / (slowest(median_ms(do_scatter, &j, s, 5)) * 1e-3);
+        send = rf_nccl_send_gbps(&j, s);
         ncclCommDestroy(j.nccl);
     }
     if (rank == 0) {
