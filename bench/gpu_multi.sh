@@ -7,11 +7,10 @@
 #   readers  1. llama3-8b preset, fp8-tensor, tp 2, 4 (8): refit run with the
 #            rank-0 reader and with --readers all; embed_pause (stage time
 #            and pause time, the slowest rank's) with REFIT_READERS root|all
-#   sources  2. memory sources at tp 4: rank 0's GPU memory, every rank's own
-#            GPU memory (build-gpu/bench/source_bench, when built; called as
-#            `mpirun -np 4 source_bench CHECKPOINT root|rank`, its last line
-#            with "summary" or "median" giving seconds: the sources branch's
-#            program must match, or change sources_step)
+#   sources  2. memory sources at tp 4, llama3-8b: rank 0's GPU memory
+#            (bench/source_bw's source `device`) and every rank's own GPU
+#            memory (`rank-device`), one call each, each with its floor
+#            measured in that call (NCCL sends from rank 0; device copy)
 #   engine   5. tests/gpu/python_engine.sh at tp 2 and 4 (when present; called
 #            as `python_engine.sh REFIT TP` with RF_MPIEXEC and PYTHON set,
 #            exit 0 = pass: the python branch's script must match)
@@ -101,18 +100,13 @@ readers_step() {
 
 sources_step() {
   step "sources (2: rank 0's GPU memory, every rank's own GPU memory, tp 4)"
-  fits 4 "memory sources at tp 4" && room 90 "memory sources" || return 0
-  # built from the sources branch's bench/source_bench.c; in a dry run the source tells
-  if [ ! -x "$B/bench/source_bench" ] && { [ "$DRY" != 1 ] || [ ! -f bench/source_bench.c ]; }; then
-    skip "memory sources (2)" "no source_bench"
-    return 0
-  fi
-  room 60 "synth llama3-8b" && synth "$CK8" llama3-8b || return 0
-  floors 4
-  for kind in root rank; do
-    x "source-$kind-tp4" 240 $MPI -np 4 "$B/bench/source_bench" "$CK8" "$kind"
-    row source --run 2 --name "source-$kind-tp4" --log "$O/source-$kind-tp4.log" --kind "$kind" \
-      --floors "$O/floors-np4.json" --checkpoint "$CK8" --tp 4
+  fits 4 "memory sources at tp 4" && room 60 "synth llama3-8b" && synth "$CK8" llama3-8b || return 0
+  # one call per source: a source that fails (memory: every rank holds all
+  # 16 GB for rank-device) leaves the other's figure
+  for src in device rank-device; do
+    room 90 "memory source $src tp 4" || continue
+    x "source-$src-tp4" 240 $MPI -np 4 "$B/bench/source_bw" "$CK8" 5 fp8-tensor "$src"
+    row source --run 2 --name "source-$src-tp4" --log "$O/source-$src-tp4.log" --source "$src" --tp 4
   done
 }
 

@@ -4,16 +4,18 @@ made right after the run from what it wrote, then one markdown table.
 
   multi_table.py reload  --run N --name S --report R.json --floors F.json --checkpoint DIR --readers root|all
   multi_table.py pause   --run N --name S --log embed_pause.log
-  multi_table.py source  --run N --name S --log LOG --kind root|rank --floors F.json --checkpoint DIR --tp T
+  multi_table.py source  --run N --name S --log source_bw.log --source device|rank-device|... --tp T
   multi_table.py check   --run N --name S --log LOG --rc RC
   multi_table.py scaling --run N --csv scaling-cuda.csv
   multi_table.py table ROWS.jsonl SKIPPED.txt [--gpus TEXT]      the markdown
 
-Floors (bench/floors.c, measured in the same call):
+Floors (bench/floors.c, measured in the same call, or the program's own):
   rank-0 reader   checkpoint bytes / pinned host->device of rank 0 alone
   --readers all   checkpoint bytes / tp / pinned host->device with every rank copying at once
-  root memory     bytes leaving rank 0's GPU ((tp-1)/tp of the checkpoint) / NCCL sends from rank 0
-  rank memory     each rank reads its bf16 slice and writes fp8 (1.5 x checkpoint / tp) / device copy
+  memory sources  bench/source_bw's own, measured in the same run (its "source_bw: source=..." line):
+                  rank 0's GPU memory: bytes the other ranks received from rank 0 / NCCL sends from rank 0
+                  (nccl_send_gbps, as floors.c); every rank's own: the slowest rank's source bytes read +
+                  param bytes written / its device copy rate
   pause           embed_pause's own: the largest rank's live bytes / device copy
 achieved/floor = floor time / achieved time (1 = at the floor). Aims are issue 15's (4 x H200, tp 4).
 """
@@ -86,22 +88,26 @@ def pause(a):
         "refit_commit on the engine's stream, best of the reloads")
 
 
+# bench/source_bw.c's machine-readable line, one per source
+SOURCE_LINE = re.compile(r"^source_bw: source=(\S+) tp=(\d+) reps=(\d+) seconds=([0-9.]+) floor_seconds=([0-9.]+) "
+                         r"floor_bytes=([0-9]+) floor_gbps=([0-9.]+) floor_of=(\S+)$", re.M)
+FLOOR_OF = {"nccl-send": "%.2f GB leaving rank 0 / %.1f GB/s NCCL sends from rank 0",
+            "device-copy": "%.2f GB read + written (slowest rank) / %.0f GB/s device copy",
+            "pinned-h2d": "%.2f GB / %.1f GB/s pinned H2D, rank 0 alone"}
+
+
 def source(a):
     text = open(a.log, errors="replace").read() if os.path.exists(a.log) else ""
-    lines = [ln for ln in text.splitlines() if "summary" in ln or "median" in ln]
-    m = re.search(r"([0-9.]+) s\b", lines[-1]) if lines else None
-    if not m:
-        return failed(a.run, a.name, "no 'summary'/'median' line with seconds in " + a.log)
-    fl, n = json.load(open(a.floors)), ckpt_bytes(a.checkpoint)
-    if a.kind == "root":
-        sent = n * (a.tp - 1) / a.tp
-        floor, how = sent / (fl["nccl_send_gbps"] * 1e9), "%.2f GB leaving rank 0 / %.1f GB/s NCCL sends" % (
-            sent / 1e9, fl["nccl_send_gbps"])
-    else:
-        moved = 1.5 * n / a.tp
-        floor, how = moved / (fl["d2d_gbps"] * 1e9), "%.2f GB read + written per rank / %.0f GB/s device copy" % (
-            moved / 1e9, fl["d2d_gbps"])
-    out(a.run, a.name, float(m.group(1)), floor, how, lines[-1].strip()[:160])
+    lines = [m for m in SOURCE_LINE.finditer(text) if m.group(1) == a.source]
+    if not lines:
+        return failed(a.run, a.name, "no 'source_bw: source=%s' line in %s" % (a.source, a.log))
+    m = lines[-1]
+    tp, reps, sec, floor, nbytes, gbps, how = (int(m.group(2)), int(m.group(3)), float(m.group(4)),
+                                               float(m.group(5)), float(m.group(6)), float(m.group(7)), m.group(8))
+    if tp != a.tp:
+        return failed(a.run, a.name, "%s ran at tp %d, not %d" % (a.log, tp, a.tp))
+    out(a.run, a.name, sec, floor, FLOOR_OF.get(how, "%.2f GB / %.1f GB/s " + how) % (nbytes / 1e9, gbps),
+        "bench/source_bw, source %s, tp %d, median of %d loads (slowest rank, stage + commit)" % (a.source, tp, reps))
 
 
 def check(a):
@@ -157,9 +163,9 @@ def main():
     for f in ("--run", "--name", "--log"):
         p.add_argument(f, required=True)
     p = sub.add_parser("source")
-    for f in ("--run", "--name", "--log", "--floors", "--checkpoint"):
+    for f in ("--run", "--name", "--log"):
         p.add_argument(f, required=True)
-    p.add_argument("--kind", choices=["root", "rank"], required=True)
+    p.add_argument("--source", choices=["dir", "host-pageable", "host-pinned", "device", "rank-device"], required=True)
     p.add_argument("--tp", type=int, required=True)
     p = sub.add_parser("check")
     for f in ("--run", "--name", "--log"):

@@ -4,8 +4,9 @@
 # every command printed, none run) must list every run their issue asks for,
 # at 4 GPUs; at 2 GPUs say what they skip; at 8 add tp 8 (gpu_multi); every
 # mpirun passes NCCL_NVLS_ENABLE. Then their table scripts read sample lines
-# in the formats the programs print (embed_pause's summary, check_hang's
-# summary, check_cuda_dumps' PASS/FAIL, chaos.py's count).
+# in the formats the programs print (embed_pause's summary, source_bw's
+# source lines, check_hang's summary, check_cuda_dumps' PASS/FAIL,
+# chaos.py's count).
 # usage: check_multi_dry.sh SOURCE_DIR
 cd "$1" || exit 2
 source tests/mpi/lib.sh # pass, fail, finish, WORK
@@ -46,8 +47,13 @@ for tp in 2 4; do
     has "$m4" "15.1 stage/pause tp $tp readers $rd" "REFIT_READERS=$rd .*-np $tp -x REFIT_READERS build-gpu/bench/embed_pause"
   done
 done
-either "$m4" "15.2 root memory source tp 4" "-np 4 build-gpu/bench/source_bench \S+ root" "skipped: memory sources \(2\): no source_bench"
-either "$m4" "15.2 rank memory source tp 4" "-np 4 build-gpu/bench/source_bench \S+ rank" "skipped: memory sources \(2\): no source_bench"
+S="build-gpu/bench/source_bw /dev/shm/refit-llama3-8b [0-9]+ fp8-tensor"
+has "$m4" "15.2 rank 0's GPU memory (source_bw device) at tp 4" "-np 4 $S device > "
+has "$m4" "15.2 every rank's own GPU memory (source_bw rank-device) at tp 4" "-np 4 $S rank-device > "
+for src in device rank-device; do
+  has "$m4" "15.2 $src row at tp 4" "multi_table.py source .*--log \S+/source-$src-tp4.log --source $src --tp 4 "
+  grep -q "\"$src\"" bench/source_bw.c || fail "15.2 source_bw.c has no source named $src"
+done
 for moe in tp ep; do
   has "$m4" "15.3 qwen3-30b-a3b --moe $moe rank-0 reader" "-np 4 $R --checkpoint /dev/shm/refit-qwen3-30b-a3b .*--tp 4 .*fp8-block --bucket-mb 32 --moe $moe --report"
   has "$m4" "15.3 qwen3-30b-a3b --moe $moe --readers all" "-np 4 $R --checkpoint /dev/shm/refit-qwen3-30b-a3b .*--readers all --moe $moe"
@@ -62,6 +68,7 @@ nvls "$m4" "15 every mpirun passes NCCL_NVLS_ENABLE"
 m2=$(dry bench/gpu_multi.sh 2)
 has "$m2" "15 at 2 GPUs: tp 4 skipped, said" "skipped: llama3-8b tp 4: needs 4 GPUs"
 lacks "$m2" "15 at 2 GPUs: no run at np 4" "-np 4 "
+has "$m2" "15 at 2 GPUs: memory sources skipped, said" "skipped: memory sources at tp 4: needs 4 GPUs"
 has "$m2" "15 at 2 GPUs: scaling over 1 2" "--np '1 2' "
 m8=$(dry bench/gpu_multi.sh 8)
 has "$m8" "15 at 8 GPUs: llama3-8b tp 8" "-np 8 $R .*--tp 8 "
@@ -103,6 +110,27 @@ if "$PYTHON" bench/multi_table.py pause --run 1 --name pause-tp4-all --log "$WOR
   pass "multi_table.py: pause row vs its floor and aim, skips listed"
 else
   fail "multi_table.py pause/table"; cat "$WORK/multi.md"
+fi
+# source_bw's lines (its table row, then one machine-readable line per source)
+cat >"$WORK/source.log" <<'EOF'
+device             400.0 ms   floor    100.0 ms (NCCL sends from rank 0)   floor/achieved 0.25
+source_bw: source=device tp=4 reps=5 seconds=0.400000 floor_seconds=0.100000 floor_bytes=12040000000 floor_gbps=120.40 floor_of=nccl-send
+EOF
+grep -q '"source_bw: source=%s tp=%d reps=%d seconds=%.6f floor_seconds=%.6f floor_bytes=%.0f floor_gbps=%.2f "' \
+  bench/source_bw.c || fail "source_bw.c's source line format changed: update bench/multi_table.py and this sample"
+if "$PYTHON" bench/multi_table.py source --run 2 --name source-device-tp4 --log "$WORK/source.log" --source device \
+     --tp 4 >"$WORK/srows.jsonl" &&
+   "$PYTHON" bench/multi_table.py source --run 2 --name source-rank-device-tp4 --log "$WORK/source.log" \
+     --source rank-device --tp 4 >>"$WORK/srows.jsonl" &&
+   "$PYTHON" bench/multi_table.py source --run 2 --name source-device-tp2 --log "$WORK/source.log" --source device \
+     --tp 2 >>"$WORK/srows.jsonl" &&
+   "$PYTHON" bench/multi_table.py table "$WORK/srows.jsonl" "$WORK/none.txt" >"$WORK/s.md" &&
+   grep -q "| 2 | source-device-tp4 | 0.400 s | 0.100 s | 0.25 |  | ok | 12.04 GB leaving rank 0 / 120.4 GB/s NCCL sends from rank 0 |" "$WORK/s.md" &&
+   grep -q "| 2 | source-rank-device-tp4 | .* FAILED: no 'source_bw: source=rank-device' line" "$WORK/s.md" &&
+   grep -q "| 2 | source-device-tp2 | .* FAILED: .* ran at tp 4, not 2" "$WORK/s.md"; then
+  pass "multi_table.py source: source_bw's line vs its floor; a missing source or another tp fails"
+else
+  fail "multi_table.py source"; cat "$WORK/s.md"
 fi
 cat >"$WORK/hang.log" <<'EOF'
 summary: np 4, backend cuda, stalled 1:open for 6 s, timeout 3 s: exit 0, 4 of 4 ranks timed out, the others returned within 3.01 s, job 9.5 s, ok
