@@ -157,13 +157,13 @@ typedef struct {
     double left_root;
 } timed_t;
 
-static timed_t timed_loads(refit_ctx *ctx, const char *dir, const refit_source *src, int reps) {
+static timed_t timed_loads(refit_ctx *ctx, const char *name, const char *dir, const refit_source *src, int reps) {
     double t[64];
     timed_t r = {0};
     for (int i = 0; i < reps; i++) {
         refit_status st = src ? refit_load_source(ctx, src) : refit_load(ctx, dir);
         refit_load_stats ls;
-        if (st != REFIT_OK || refit_last_stats(ctx, &ls) != REFIT_OK) fail("load", refit_last_error(ctx));
+        if (st != REFIT_OK || refit_last_stats(ctx, &ls) != REFIT_OK) fail(name, refit_last_error(ctx));
         t[i] = world_max(ls.total_seconds);
         r.own_bytes = ls.bytes[REFIT_PHASE_TRANSFER];
     }
@@ -204,17 +204,22 @@ static rates_t measure_rates(void) {
     return r;
 }
 
-/* The floor of source k (every rank calls it: rank-device's is a max over
- * ranks). src_bytes: the checkpoint's (rank 0); params: this rank's
+/* The floor of source k (every rank calls it: rank-device's is the slowest
+ * rank's). src_bytes: the checkpoint's (rank 0); params: this rank's
  * param bytes; tm: the source's loads. */
 static result_t source_floor(int k, const rates_t *rt, uint64_t src_bytes, uint64_t params, const timed_t *tm) {
     result_t r = {.kind = k, .seconds = tm->seconds};
-    double own = (double)(tm->own_bytes + params) / rt->d2d; /* this rank's device-copy bound */
-    double slowest_own = world_max(own);
+    /* this rank's device-copy bound; the slowest rank's, with its bytes and rate, to every rank */
+    struct {
+        double s;
+        int rank;
+    } own = {(double)(tm->own_bytes + params) / rt->d2d, rank};
+    MPI_Allreduce(MPI_IN_PLACE, &own, 1, MPI_DOUBLE_INT, MPI_MAXLOC, MPI_COMM_WORLD);
+    double its[2] = {(double)(tm->own_bytes + params), rt->d2d};
+    MPI_Bcast(its, 2, MPI_DOUBLE, own.rank, MPI_COMM_WORLD);
     if (k == K_RANK_DEVICE) {
-        r.floor_s = slowest_own;
-        r.floor_bytes = world_max((double)(tm->own_bytes + params));
-        r.floor_rate = r.floor_bytes / r.floor_s;
+        r.floor_bytes = its[0];
+        r.floor_rate = its[1];
         r.floor_of = "device-copy";
     } else if (k == K_DEVICE && world == 1) {
         r.floor_bytes = (double)(src_bytes + params);
@@ -229,7 +234,7 @@ static result_t source_floor(int k, const rates_t *rt, uint64_t src_bytes, uint6
         r.floor_rate = rt->h2d;
         r.floor_of = "pinned-h2d";
     }
-    if (k != K_RANK_DEVICE) r.floor_s = r.floor_bytes / r.floor_rate;
+    r.floor_s = r.floor_bytes / r.floor_rate;
     return r;
 }
 
@@ -301,7 +306,7 @@ int main(int argc, char **argv) {
         if (k != K_DIR && (rank == 0 || k == K_RANK_DEVICE)) state_read(c, k == K_PINNED ? 1 : k == K_PAGEABLE ? 0 : 2, &s);
         src.tensors = s.t;
         src.n_tensors = s.n;
-        timed_t tm = timed_loads(ctx, dir, k == K_DIR ? NULL : &src, reps);
+        timed_t tm = timed_loads(ctx, KIND_NAME[k], dir, k == K_DIR ? NULL : &src, reps);
         state_free(&s);
         res[n_res] = source_floor(k, &rt, src_bytes, param_bytes, &tm);
         if (rank == 0) row(KIND_NAME[k], tm.seconds, res[n_res].floor_s, floor_words(&res[n_res]));
