@@ -79,6 +79,7 @@ class Context:
         self._ptr = out
         self.rank, self.world_size = self._comm_rank_size(comm)
         self.tp = opt.tp or self.world_size
+        self.quant = quant
         self.tp_rank = self.rank % self.tp  # SPEC §1: tp_rank = rank % tp
         _mpi.track(self)
 
