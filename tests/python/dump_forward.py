@@ -52,12 +52,6 @@ def dequantized_ranks(dump, tp, world):
     return ranks
 
 
-def kv_ranks(tp, kv_heads):
-    """The ranks whose k/v blocks are the distinct kv heads, in order."""
-    replicas = tp // kv_heads if tp >= kv_heads else 1
-    return list(range(0, tp, replicas))
-
-
 def unshard(ranks, cfg, tp):
     """{hf name: fp32 full tensor} from the ranks' dequantized params."""
     hd = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
@@ -70,8 +64,12 @@ def unshard(ranks, cfg, tp):
             split = [p.split([nh_r * hd, nkv_r * hd, nkv_r * hd], dim=0) for p in parts]
             base = name.replace("qkv_proj", "%s")
             out[base % "q_proj"] = torch.cat([s[0] for s in split])
-            out[base % "k_proj"] = torch.cat([split[r][1] for r in kv_ranks(tp, nkv)])
-            out[base % "v_proj"] = torch.cat([split[r][2] for r in kv_ranks(tp, nkv)])
+            # Every rank's k/v, replicas too: with tp >= nkv each replica of a kv
+            # head was quantized with its own rank's scale (SPEC §4 quantizes the
+            # rank-local [q;k;v]), so the copies differ; the model gets tp*nkv_r kv
+            # heads and GQA maps rank r's query heads to rank r's own copy.
+            out[base % "k_proj"] = torch.cat([s[1] for s in split])
+            out[base % "v_proj"] = torch.cat([s[2] for s in split])
         elif name.endswith("gate_up_proj.weight"):
             halves = [p.chunk(2, dim=0) for p in parts]
             out[name.replace("gate_up_proj", "gate_proj")] = torch.cat([h[0] for h in halves])
@@ -91,6 +89,8 @@ def forward(checkpoint, dump, tp, world, tokens):
         cfg = json.load(f)
     weights = unshard(dequantized_ranks(dump, tp, world), cfg, tp)
     config = transformers.AutoConfig.from_pretrained(checkpoint)
+    nkv = cfg.get("num_key_value_heads") or cfg["num_attention_heads"]
+    config.num_key_value_heads = tp * (1 if tp >= nkv else nkv // tp)  # see unshard: one kv copy per rank
     model = transformers.AutoModelForCausalLM.from_config(config).float().eval()
     missing, unexpected = model.load_state_dict(weights, strict=False)
     missing = [m for m in missing if not (m == "lm_head.weight" and cfg.get("tie_word_embeddings"))]

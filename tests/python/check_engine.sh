@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The reference engine against transformers (engine_check.py) at np NP for
+# each tp of TPS (comma list), every family and scheme.
+# usage: check_engine.sh LIBREFIT NP TPS
+. "$(dirname "$0")/../mpi/lib.sh"
+. "$(dirname "$0")/env.sh" "$1"
+np=$2 tps=$3
+here=$(dirname "$0")
+if ! why=$("$PYTHON" -c "import torch, transformers, safetensors" 2>&1); then
+  echo "SKIP: no torch/transformers in $PYTHON (launch/install-deps.sh --with-python installs them): ${why##*$'\n'}"
+  exit 77
+fi
+"$PYTHON" "$here/make_hf_ckpts.py" "$WORK/ckpts" >/dev/null 2>&1 || { echo "FAIL: make_hf_ckpts.py"; exit 1; }
+if mpirun_np "$np" "$PYTHON" "$here/engine_check.py" "$WORK/ckpts" "$WORK" "$tps" all all; then
+  pass "engine_check np $np tp $tps"
+else
+  fail "engine_check np $np tp $tps"
+fi
+finish
