@@ -10,6 +10,9 @@
 #   verify   bench/gpu_verify.sh (--verify cost)
 #   moe30b   bench/gpu_moe.sh (qwen3-30b-a3b at tp 1)
 #   cli      the CLI's cuda row (report with h2d bytes and cuda floors)
+#   python   tests/gpu/python_engine.sh: the Python engine at tp 1, every
+#            family and scheme, vs transformers, CUDA graph replayed across a
+#            reload (python3 there needs CUDA torch + transformers)
 # Logs go to $OUT (the device tool brings them back). Missing dev headers
 # (jansson, zlib, xxhash) come unpacked under .gpu-deps/usr (see README).
 # usage: STEPS="build unit dumps" bash bench/gpu_wave.sh
@@ -84,6 +87,13 @@ if want cli; then
   timeout 200 bash tests/cli/check_rows.sh $B/refit "$PWD" cuda >"$O/cli_cuda.log" 2>&1; echo "cli cuda row exit $?"
   tail -n 25 "$O/cli_cuda.log"
   [ -x $B/tests/test_device ] && { timeout 60 $B/tests/test_device >"$O/test_device.log" 2>&1; echo "test_device exit $?: $(tail -n 1 "$O/test_device.log")"; }
+fi
+
+if want python; then
+  step python
+  PYTHON=python3 timeout 500 bash tests/gpu/python_engine.sh $B >"$O/python_engine.log" 2>&1
+  echo "python_engine exit $?"; grep -E "^(FAIL|SKIP)|failures" "$O/python_engine.log" | head -n 40
+  grep -E "replay" "$O/python_engine.log" | cut -c1-160 | head -n 40
 fi
 
 if want moe30b && [ -f bench/gpu_moe.sh ]; then

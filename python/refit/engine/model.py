@@ -138,8 +138,13 @@ class Engine:
         return self._logits(x)
 
     def prefill(self, tokens):
-        """Logits of every position of a fresh sequence (a new cache)."""
-        self.new_cache()
+        """Logits of every position of a fresh sequence. The cache is reused
+        in place (zeroed) once it exists: a captured graph keeps its address."""
+        if self.cache is None:
+            self.new_cache()
+        else:
+            self.cache[0].zero_()
+            self.cache[1].zero_()
         t = torch.as_tensor(tokens, dtype=torch.int64, device=self.device)
         return self.forward(t, torch.arange(t.numel(), device=self.device))
 

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""The reference engine on one GPU (cuda backend, tp 1), every family and
+scheme, with a CUDA graph of the decode step replayed across a reload.
+
+Per family and scheme:
+  1. Context(backend="cuda", tp=1), open generation 0, Engine(device="cuda")
+     binds its own device tensors, load;
+  2. eager prefill of TOKENS: logits vs transformers' bf16 / fp32 forward
+     (make_hf_ckpts.py, on CPU): cosine >= COS_MIN;
+  3. prefill TOKENS[:-1] (fills the KV cache), capture decode_step(TOKENS[-1],
+     T-1) in a CUDA graph, replay: vs the last row of the references;
+  4. stage generation 1 (live untouched: a replay still gives step 3's
+     logits bit for bit), commit(stream=torch.cuda.current_stream()),
+     prefill TOKENS[:-1] again into the same cache (the graph's static
+     buffers), replay the SAME graph: its logits must be generation 1's
+     (cosine >= COS_MIN vs transformers' gen 1, and far from gen 0's).
+Prints one PASS/FAIL line per check with max abs diff and cosine.
+
+usage: mpirun -np 1 python_engine.py CKPTS [FAMILIES] [QUANTS]
+Exit 0 when all passed, 1 otherwise, 77 without torch, transformers or a GPU.
+"""
+import os
+import sys
+
+try:
+    import torch
+    import transformers  # noqa: F401
+except ImportError as e:
+    print("SKIP: python_engine: %s" % e)
+    sys.exit(77)
+if not torch.cuda.is_available():
+    print("SKIP: python_engine: torch sees no GPU")
+    sys.exit(77)
+
+import refit  # noqa: E402
+from refit.engine import Engine  # noqa: E402
+
+COS_MIN = 0.995
+FAILS = []
+
+
+def compare(a, b):
+    a, b = a.double().cpu().flatten(), b.double().cpu().flatten()
+    return (a - b).abs().max().item(), torch.nn.functional.cosine_similarity(a, b, dim=0).item()
+
+
+def say(ok, tag, what):
+    if not ok:
+        FAILS.append(tag)
+    print("%s: %s: %s" % ("PASS" if ok else "FAIL", tag, what), flush=True)
+
+
+def vs_refs(tag, logits, refs, what, row=None):
+    for kind in ("bf16", "fp32"):
+        ref = refs[kind] if row is None else refs[kind][row]
+        d, cos = compare(logits, ref)
+        say(cos >= COS_MIN, tag, "%s vs transformers %s: max abs diff %.4g, cosine %.6f" % (what, kind, d, cos))
+
+
+def capture(eng, tokens):
+    """Prefill tokens[:-1], then a graph of decode_step at the last position
+    with static token/position buffers; returns (graph, static logits)."""
+    eng.prefill(tokens[:-1])
+    tok = torch.tensor([tokens[-1]], dtype=torch.int64, device="cuda")
+    pos = torch.tensor([len(tokens) - 1], dtype=torch.int64, device="cuda")
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up off the capture (lazy inits, cuBLAS workspaces)
+        for _ in range(2):
+            eng.decode_step(tok, pos)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = eng.decode_step(tok, pos)
+    return graph, out
+
+
+def run(ckpts, family, quant):
+    tag = "%s %s" % (family, quant)
+    ck = [os.path.join(ckpts, family, "gen%d" % g) for g in (0, 1)]
+    refs = [torch.load(os.path.join(ckpts, family, "gen%d.logits.pt" % g)) for g in (0, 1)]
+    tokens = refs[0]["tokens"]
+    with refit.Context(tp=1, quant=quant, backend="cuda", timeout=120) as ctx:
+        ctx.open(ck[0])
+        eng = Engine(ctx, ck[0], device="cuda")
+        ctx.load(ck[0])
+        say(ctx.backend == "cuda" and all(p.bound for p in ctx.params()), tag, "cuda backend, every param bound")
+        vs_refs(tag, eng.prefill(tokens), refs[0], "gen 0 eager prefill")
+        graph, out = capture(eng, tokens)
+        graph.replay()
+        torch.cuda.synchronize()
+        g0 = out.clone()
+        vs_refs(tag, g0[0], refs[0], "gen 0 graph replay", row=-1)
+        ctx.stage(ck[1])
+        graph.replay()
+        torch.cuda.synchronize()
+        say(torch.equal(out, g0) and ctx.generation == 0, tag, "staged: a replay still gives generation 0's logits")
+        ctx.commit(stream=torch.cuda.current_stream())
+        eng.prefill(tokens[:-1])  # the cache again, with generation 1's weights
+        graph.replay()
+        torch.cuda.synchronize()
+        say(ctx.generation == 1, tag, "commit: generation %d, pause %.4f s" % (ctx.generation,
+                                                                              ctx.last_stats()["pause_seconds"]))
+        vs_refs(tag, out[0], refs[1], "gen 1 replay of the graph captured at gen 0", row=-1)
+        _, cos_old = compare(out[0], refs[0]["fp32"][-1])
+        say(cos_old < 0.9, tag, "the replay is not generation 0's any more (cosine to gen 0 %.4f)" % cos_old)
+        del graph, out, eng
+
+
+def main():
+    ckpts = sys.argv[1]
+    families = sys.argv[2].split(",") if len(sys.argv) > 2 else ["llama", "mistral", "qwen2", "qwen3"]
+    quants = sys.argv[3].split(",") if len(sys.argv) > 3 else ["fp8-tensor", "fp8-row", "fp8-block", "none"]
+    for family in families:
+        for quant in quants:
+            try:
+                run(ckpts, family, quant)
+            except Exception as e:  # one case's crash must not hide the others'
+                say(False, "%s %s" % (family, quant), "raised %s: %s" % (type(e).__name__, e))
+    print("%d failures" % len(FAILS))
+    sys.exit(1 if FAILS else 0)
+
+
+if __name__ == "__main__":
+    main()
