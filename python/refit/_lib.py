@@ -76,7 +76,10 @@ def load():
             # resolve libmpi's symbols globally (mpi4py loads it so too).
             lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
         except OSError as e:
-            tried.append("%s %s: %s" % (where, path, e))
+            why = str(e)
+            if "libmpi" in why:  # the library is there, its MPI is not
+                why += " (librefit.so needs the MPI library it was built with: install its runtime, e.g. Open MPI)"
+            tried.append("%s %s: %s" % (where, path, why))
             continue
         mpi_path = _loaded_mpi_path()
         if mpi_path is None:
