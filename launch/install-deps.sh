@@ -22,6 +22,10 @@ if [ "${1:-}" = "--with-python" ]; then
     python3 -m venv "$venv"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check numpy ml_dtypes
   fi
+  if ! "$venv/bin/python" -c "import mpi4py" 2>/dev/null; then
+    echo "refit: installing mpi4py into $venv" # the Python package's communicator test
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check mpi4py
+  fi
   if ! "$venv/bin/python" -c "import torch, transformers, safetensors" 2>/dev/null; then
     # The default torch wheel (its nvidia-* dependencies too: it needs them
     # even to import on a CPU-only machine): a few GB, minutes.

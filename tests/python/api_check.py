@@ -100,26 +100,32 @@ def serve(ctx, bufs, ckpt0, ckpt1, work):
 
 
 def stage_mapping(ctx, ckpt1):
-    """stage({name: array}) from rank 0's memory (issue 11's sources API)."""
+    """stage({name: array}) from rank 0's memory, then from every rank's
+    (issue 11's sources API): the same bytes as from the directory."""
     if not _lib.has(refit._LIB, "refit_stage_source"):
         print("NOTE: this librefit.so has no sources API: stage(mapping) not checked", flush=True)
         return
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
     import st
     tensors = {}
+    for f in sorted(os.listdir(ckpt1)):
+        if f.endswith(".safetensors"):
+            sf = st.load(os.path.join(ckpt1, f))
+            tensors.update({n: np.ascontiguousarray(sf.tensor(n)) for n in sf.names()})
     if ctx.rank == 0:
-        for f in sorted(os.listdir(ckpt1)):
-            if f.endswith(".safetensors"):
-                sf = st.load(os.path.join(ckpt1, f))
-                tensors.update({n: np.ascontiguousarray(sf.tensor(n)) for n in sf.names()})
         bad = dict(tensors)
         bad[next(iter(bad))] = np.zeros(3, np.int32)
         expect(refit.InvalidArgument, "has dtype int32 (bfloat16, float16 or float32 only)", ctx.stage, bad)
-    before = ctx.digest(ctx.params()[0].name)
-    ctx.stage(tensors)
+    names = [p.name for p in ctx.params()]
+    before = [ctx.digest(n) for n in names]
+    ctx.stage(tensors if ctx.rank == 0 else {})  # ROOT_MEMORY: only rank 0's are read
     ctx.commit()
-    check(ctx.generation == 2 and ctx.digest(ctx.params()[0].name) == before,
-          "stage(mapping) of generation 1's tensors: generation 2, same digest as from the directory")
+    check(ctx.generation == 2 and [ctx.digest(n) for n in names] == before,
+          "stage(mapping) from rank 0's memory: generation 2, every param's digest as from the directory")
+    ctx.stage(tensors, every_rank=True)  # RANK_MEMORY: each rank slices its own copy
+    ctx.commit()
+    check(ctx.generation == 3 and [ctx.digest(n) for n in names] == before,
+          "stage(mapping, every_rank=True): generation 3, every param's digest as from the directory")
 
 
 def main():

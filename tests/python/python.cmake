@@ -23,3 +23,6 @@ foreach(case "1 1" "2 2" "4 4,2")
   set_tests_properties(python_engine_np${np} PROPERTIES LABELS "python;mpi" TIMEOUT 600 SKIP_RETURN_CODE 77
                        ENVIRONMENT "${RF_PY_ENV}")
 endforeach()
+add_test(NAME python_mpi4py_np4 COMMAND bash ${RF_TEST_DIR}/python/check_comm.sh $<TARGET_FILE:refit_shared>)
+set_tests_properties(python_mpi4py_np4 PROPERTIES LABELS "python;mpi" TIMEOUT 300 SKIP_RETURN_CODE 77
+                     ENVIRONMENT "${RF_PY_ENV}")
