@@ -86,7 +86,9 @@ class Engine:
         from .._views import torch_dtype
         w = {}
         for p in self.ctx.params():
-            w[p.name] = torch.zeros(p.shape, dtype=torch_dtype(torch, p.dtype_code), device=self.device)
+            t = torch.empty(p.shape, dtype=torch_dtype(torch, p.dtype_code), device=self.device)
+            t.view(torch.uint8).zero_()  # through bytes: not every device fills fp8 directly
+            w[p.name] = t
             if p.scale_name:
                 w[p.scale_name] = torch.zeros(p.scale_shape, dtype=torch.float32, device=self.device)
         self.ctx.bind(w)
