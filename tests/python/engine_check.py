@@ -28,7 +28,7 @@ try:
     import torch.distributed as tdist
     import transformers  # noqa: F401 (dump_forward needs it)
 except ImportError as e:
-    print("engine_check: skipped: %s (launch/install-deps.sh --with-python installs torch and transformers)" % e)
+    print("SKIP: engine_check: %s (launch/install-deps.sh --with-python installs torch and transformers)" % e)
     sys.exit(77)
 from safetensors.torch import load_file
 

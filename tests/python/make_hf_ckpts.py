@@ -16,7 +16,7 @@ try:
     import torch
     import transformers
 except ImportError as e:
-    print("make_hf_ckpts: skipped: %s (launch/install-deps.sh --with-python installs torch and transformers)" % e)
+    print("SKIP: make_hf_ckpts: %s (launch/install-deps.sh --with-python installs torch and transformers)" % e)
     sys.exit(77)
 
 TOKENS = [1, 5, 77, 250, 3, 199, 42, 7, 256, 120, 8, 64]
