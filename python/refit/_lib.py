@@ -66,15 +66,26 @@ def _loaded_mpi_path():
     return None
 
 
+def _torch_first():
+    """Import torch, when installed, before librefit.so is loaded. A CUDA
+    build of refit links libnccl.so.2 / libcudart by soname; loaded first
+    (from the system), they would be the ones torch gets too (the loader
+    reuses an object already mapped under the same soname) and an older
+    system NCCL breaks torch's import (undefined symbol). Loaded after torch,
+    refit uses torch's copies (NCCL keeps its ABI within 2.x)."""
+    import importlib.util
+    if os.environ.get("REFIT_NO_TORCH") != "1" and importlib.util.find_spec("torch") is not None:
+        import torch  # noqa: F401
+
+
 def load():
     """(librefit CDLL, libmpi CDLL, where). Raises LibraryNotFound with every
     place tried and why each failed."""
+    _torch_first()
     tried = []
     for where, path in _candidates():
         try:
-            # RTLD_GLOBAL: Open MPI loads its components with dlopen and they
-            # resolve libmpi's symbols globally (mpi4py loads it so too).
-            lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+            lib = ctypes.CDLL(path)  # RTLD_LOCAL: refit's own symbols stay out of the global scope
         except OSError as e:
             why = str(e)
             if "libmpi" in why:  # the library is there, its MPI is not
@@ -85,6 +96,8 @@ def load():
         if mpi_path is None:
             raise LibraryNotFound("refit: %s loaded but no MPI library is mapped in this process: "
                                   "librefit.so must link libmpi (install Open MPI or MPICH)" % path)
+        # RTLD_GLOBAL (the loaded libmpi promoted): Open MPI loads its components
+        # with dlopen and they resolve libmpi's symbols globally (mpi4py does so too).
         mpi = ctypes.CDLL(mpi_path, mode=ctypes.RTLD_GLOBAL)
         _declare(lib)
         return lib, mpi, path
@@ -102,6 +115,9 @@ DTYPE_NAMES = {DTYPE_BF16: "bfloat16", DTYPE_F8_E4M3: "float8_e4m3fn", DTYPE_F32
 BACKENDS = {"auto": 0, "host": 1, "cuda": 2}
 ON_TIMEOUT = {"return": 0, "abort": 1}
 READERS = {"root": 0, "all": 1}
+COMMIT_MODES = {"shadow": 0, "inplace": 1}
+TRANSFERS = {"scatter": 0, "bcast": 1}
+MOE_MODES = {"tp": 0, "ep": 1}
 SOURCE_DIR, SOURCE_ROOT_MEMORY, SOURCE_RANK_MEMORY = 0, 1, 2
 MEM_HOST, MEM_DEVICE = 0, 1
 

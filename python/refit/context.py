@@ -63,15 +63,21 @@ class Context:
     comm=None, timeout=60.0, ...): refit_create over `comm` (None =
     MPI_COMM_WORLD, MPI initialised if nobody has; or an mpi4py
     communicator). Collective. A context manager: leaving the block
-    destroys the context (collective too)."""
+    destroys the context (collective too). The keywords are refit_options'
+    fields (include/refit.h), enums by name: backend auto|host|cuda,
+    commit_mode shadow|inplace, transfer scatter|bcast, moe tp|ep,
+    on_timeout return|abort, readers root|all; timeout is timeout_s."""
 
     def __init__(self, tp=0, quant="fp8-tensor", backend="auto", device=-1, comm=None, timeout=60.0,
-                 bucket_bytes=0, verify=False, on_timeout="return", readers="root"):
+                 bucket_bytes=0, verify=False, on_timeout="return", readers="root", commit_mode="shadow",
+                 transfer="scatter", moe="tp"):
         self._lib, self._mpi = _lib_handle
         self._ptr = None
         self._bound = []  # the caller's bound tensors, kept alive as long as refit writes them
         comm_ptr, self._comm_keep = _mpi.comm_pointer(self._mpi, comm)
-        opt = self._options(tp, quant, backend, device, timeout, bucket_bytes, verify, on_timeout, readers)
+        opt = self._options(tp, quant, device, timeout, bucket_bytes, verify,
+                            dict(backend=backend, on_timeout=on_timeout, readers=readers, commit_mode=commit_mode,
+                                 transfer=transfer, moe=moe))
         out = ctypes.c_void_p()
         st = self._lib.refit_create(comm_ptr, ctypes.byref(opt), ctypes.byref(out))
         if st != 0:
@@ -83,19 +89,23 @@ class Context:
         self.tp_rank = self.rank % self.tp  # SPEC §1: tp_rank = rank % tp
         _mpi.track(self)
 
-    def _options(self, tp, quant, backend, device, timeout, bucket_bytes, verify, on_timeout, readers):
+    _ENUMS = {"backend": _lib.BACKENDS, "on_timeout": _lib.ON_TIMEOUT, "readers": _lib.READERS,
+              "commit_mode": _lib.COMMIT_MODES, "transfer": _lib.TRANSFERS, "moe": _lib.MOE_MODES}
+
+    def _options(self, tp, quant, device, timeout, bucket_bytes, verify, enums):
+        """refit_options from the library's defaults (refit_options_init with
+        ctypes' sizeof), then the caller's values; enums by name."""
         opt = _lib.Options()
         self._lib.refit_options_init(ctypes.byref(opt), ctypes.sizeof(opt))
-        for what, value, table in (("backend", backend, _lib.BACKENDS), ("on_timeout", on_timeout, _lib.ON_TIMEOUT),
-                                   ("readers", readers, _lib.READERS)):
+        for keyword, value in enums.items():
+            table = self._ENUMS[keyword]
             if value not in table:
                 raise errors.InvalidArgument("refit.Context", 1, "invalid argument",
-                                             "%s %r is not one of %s" % (what, value, ", ".join(table)))
-        opt.tp, opt.backend, opt.device = tp, _lib.BACKENDS[backend], device
+                                             "%s %r is not one of %s" % (keyword, value, ", ".join(table)))
+            setattr(opt, "commit" if keyword == "commit_mode" else keyword, table[value])
         self._quant = quant.encode()  # refit_create copies it; kept until then
-        opt.quant = self._quant
+        opt.tp, opt.quant, opt.device = tp, self._quant, device
         opt.timeout_s, opt.bucket_bytes, opt.verify = timeout, bucket_bytes, int(bool(verify))
-        opt.on_timeout, opt.readers = _lib.ON_TIMEOUT[on_timeout], _lib.READERS[readers]
         return opt
 
     def _comm_rank_size(self, comm):

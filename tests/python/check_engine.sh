@@ -19,4 +19,13 @@ if mpirun_np "$np" "$PYTHON" "$here/engine_check.py" "$WORK/ckpts" "$WORK" "$tps
 else
   fail "engine_check np $np tp $tps"
 fi
+if [ "$np" = 2 ]; then # the README's rollout worker, as python/examples/ has it
+  out=$(mpirun_np 2 "$PYTHON" "$here/../../python/examples/rollout_worker.py" "$WORK/ckpts/qwen2/gen0" \
+        "$WORK/ckpts/qwen2/gen1" "$WORK/ckpts/qwen2/gen0" 2>&1)
+  if [[ $out == *"served generation 0"*"now generation 1"*"served generation 1"*"now generation 2"* ]]; then
+    pass "rollout_worker.py: $(echo "$out" | tail -n 1)"
+  else
+    fail "rollout_worker.py said: $out"
+  fi
+fi
 finish
