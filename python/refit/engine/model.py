@@ -61,6 +61,19 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
+def _device(device):
+    """"cuda" without an index: the GPU refit's default picks for this rank
+    (local rank % visible GPUs; refit.h refit_options.device), made current."""
+    d = torch.device(device)
+    if d.type == "cuda" and d.index is None:
+        local = int(os.environ.get("OMPI_COMM_WORLD_LOCAL_RANK", os.environ.get("SLURM_LOCALID",
+                                                                                os.environ.get("LOCAL_RANK", 0))))
+        d = torch.device("cuda", local % torch.cuda.device_count())
+    if d.type == "cuda":
+        torch.cuda.set_device(d)
+    return d
+
+
 class Engine:
     """Engine(ctx, checkpoint_dir, device="cpu", dtype=None): reads
     config.json, allocates and binds every param of ctx's rank (ctx must be
@@ -68,7 +81,7 @@ class Engine:
     GPU by default)."""
 
     def __init__(self, ctx, checkpoint_dir, device="cpu", dtype=None, max_len=64, comm=None):
-        self.ctx, self.cfg, self.device = ctx, Config(checkpoint_dir), torch.device(device)
+        self.ctx, self.cfg, self.device = ctx, Config(checkpoint_dir), _device(device)
         self.dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
         self.quant = ctx.quant
         dist.init(ctx, comm=comm)
