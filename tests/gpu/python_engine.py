@@ -8,12 +8,14 @@ Per family and scheme:
   2. eager prefill of TOKENS: logits vs transformers' bf16 / fp32 forward
      (make_hf_ckpts.py, on CPU): cosine >= COS_MIN;
   3. prefill TOKENS[:-1] (fills the KV cache), capture decode_step(TOKENS[-1],
-     T-1) in a CUDA graph, replay: vs the last row of the references;
+     T-1) in a CUDA graph, replay: equal (bf16 noise) to the eager decode
+     step, and vs the last row of the references (COS_ROW_MIN);
   4. stage generation 1 (live untouched: a replay still gives step 3's
      logits bit for bit), commit(stream=torch.cuda.current_stream()),
      prefill TOKENS[:-1] again into the same cache (the graph's static
      buffers), replay the SAME graph: its logits must be generation 1's
-     (cosine >= COS_MIN vs transformers' gen 1, and far from gen 0's).
+     (the eager gen-1 decode step's, close to transformers' gen 1 and far
+     from gen 0's).
 Prints one PASS/FAIL line per check with max abs diff and cosine.
 
 usage: mpirun -np 1 python_engine.py CKPTS [FAMILIES] [QUANTS]
@@ -35,7 +37,15 @@ if not torch.cuda.is_available():
 import refit  # noqa: E402
 from refit.engine import Engine  # noqa: E402
 
-COS_MIN = 0.995
+COS_MIN = 0.995  # the eager prefill's whole logits matrix vs transformers
+# One row (the decode step's 290-odd logits) with fp8 activations (quantized
+# on the fly for _scaled_mm) scatters more than the whole matrix: a CPU
+# emulation of those activations gave single-row cosines down to 0.992
+# (qwen3 fp8-tensor) while the matrix stayed >= 0.997. The graph's rows are
+# therefore held to the eager decode step of the same generation (bf16
+# noise) and to transformers at COS_ROW_MIN.
+COS_ROW_MIN = 0.99
+EAGER_TOL = 0.02  # graph replay vs the eager decode step, relative to the largest logit
 FAILS = []
 
 
@@ -54,12 +64,24 @@ def vs_refs(tag, logits, refs, what, row=None):
     for kind in ("bf16", "fp32"):
         ref = refs[kind] if row is None else refs[kind][row]
         d, cos = compare(logits, ref)
-        say(cos >= COS_MIN, tag, "%s vs transformers %s: max abs diff %.4g, cosine %.6f" % (what, kind, d, cos))
+        floor = COS_MIN if row is None else COS_ROW_MIN
+        say(cos >= floor, tag, "%s vs transformers %s: max abs diff %.4g, cosine %.6f" % (what, kind, d, cos))
+
+
+def vs_eager(tag, eng, tok, pos, out, what):
+    """The graph's output against decode_step run eagerly on the same inputs."""
+    eager = eng.decode_step(tok, pos).clone()
+    torch.cuda.synchronize()
+    d, cos = compare(out, eager)
+    tol = EAGER_TOL * eager.abs().max().item()
+    say(d <= tol, tag, "%s equals the eager decode step: max abs diff %.4g (tol %.3g), cosine %.6f"
+        % (what, d, tol, cos))
 
 
 def capture(eng, tokens):
     """Prefill tokens[:-1], then a graph of decode_step at the last position
-    with static token/position buffers; returns (graph, static logits)."""
+    with static token/position buffers; returns (graph, static logits,
+    token, position)."""
     eng.prefill(tokens[:-1])
     tok = torch.tensor([tokens[-1]], dtype=torch.int64, device="cuda")
     pos = torch.tensor([len(tokens) - 1], dtype=torch.int64, device="cuda")
@@ -72,7 +94,7 @@ def capture(eng, tokens):
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         out = eng.decode_step(tok, pos)
-    return graph, out
+    return graph, out, tok, pos
 
 
 def run(ckpts, family, quant):
@@ -86,10 +108,11 @@ def run(ckpts, family, quant):
         ctx.load(ck[0])
         say(ctx.backend == "cuda" and all(p.bound for p in ctx.params()), tag, "cuda backend, every param bound")
         vs_refs(tag, eng.prefill(tokens), refs[0], "gen 0 eager prefill")
-        graph, out = capture(eng, tokens)
+        graph, out, tok, pos = capture(eng, tokens)
         graph.replay()
         torch.cuda.synchronize()
         g0 = out.clone()
+        vs_eager(tag, eng, tok, pos, g0, "gen 0 graph replay")
         vs_refs(tag, g0[0], refs[0], "gen 0 graph replay", row=-1)
         ctx.stage(ck[1])
         graph.replay()
@@ -101,8 +124,10 @@ def run(ckpts, family, quant):
         torch.cuda.synchronize()
         say(ctx.generation == 1, tag, "commit: generation %d, pause %.4f s" % (ctx.generation,
                                                                               ctx.last_stats()["pause_seconds"]))
-        vs_refs(tag, out[0], refs[1], "gen 1 replay of the graph captured at gen 0", row=-1)
-        _, cos_old = compare(out[0], refs[0]["fp32"][-1])
+        g1 = out.clone()
+        vs_eager(tag, eng, tok, pos, g1, "gen 1 replay of the graph captured at gen 0")
+        vs_refs(tag, g1[0], refs[1], "gen 1 replay of the graph captured at gen 0", row=-1)
+        _, cos_old = compare(g1[0], refs[0]["fp32"][-1])
         say(cos_old < 0.9, tag, "the replay is not generation 0's any more (cosine to gen 0 %.4f)" % cos_old)
         del graph, out, eng
 
