@@ -74,8 +74,12 @@ def _torch_first():
     system NCCL breaks torch's import (undefined symbol). Loaded after torch,
     refit uses torch's copies (NCCL keeps its ABI within 2.x)."""
     import importlib.util
-    if os.environ.get("REFIT_NO_TORCH") != "1" and importlib.util.find_spec("torch") is not None:
+    if os.environ.get("REFIT_NO_TORCH") == "1" or importlib.util.find_spec("torch") is None:
+        return
+    try:
         import torch  # noqa: F401
+    except Exception:  # a broken torch is the caller's to meet when it imports it; refit works without
+        pass
 
 
 def load():
