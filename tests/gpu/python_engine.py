@@ -10,7 +10,9 @@ Per family and scheme:
   3. prefill TOKENS[:-1] (fills the KV cache), capture decode_step(TOKENS[-1],
      T-1) in a CUDA graph, replay: equal (bf16 noise) to the eager decode
      step, and vs the last row of the references (COS_ROW_MIN);
-  4. stage generation 1 (live untouched: a replay still gives step 3's
+  4. stage generation 1 (from the directory; qwen2/qwen3 from GPU tensors
+     through stage(mapping) when the library has the sources API) (live
+     untouched: a replay still gives step 3's
      logits bit for bit), commit(stream=torch.cuda.current_stream()),
      prefill TOKENS[:-1] again into the same cache (the graph's static
      buffers), replay the SAME graph: its logits must be generation 1's
@@ -97,6 +99,22 @@ def capture(eng, tokens):
     return graph, out, tok, pos
 
 
+def stage_next(ctx, family, ckpt):
+    """Generation 1 staged from the directory, or (qwen2, qwen3, when the
+    library has issue 11's sources) from GPU tensors in rank 0's memory: a
+    trainer's state dict, device pointers packed with device copies."""
+    if family not in ("qwen2", "qwen3") or not hasattr(refit._LIB, "refit_stage_source"):
+        ctx.stage(ckpt)
+        return "from the directory"
+    from safetensors.torch import load_file
+    tensors = {}
+    for f in sorted(os.listdir(ckpt)):
+        if f.endswith(".safetensors"):
+            tensors.update({n: t.cuda() for n, t in load_file(os.path.join(ckpt, f)).items()})
+    ctx.stage(tensors)
+    return "from GPU tensors (stage(mapping))"
+
+
 def run(ckpts, family, quant):
     tag = "%s %s" % (family, quant)
     ck = [os.path.join(ckpts, family, "gen%d" % g) for g in (0, 1)]
@@ -114,10 +132,11 @@ def run(ckpts, family, quant):
         g0 = out.clone()
         vs_eager(tag, eng, tok, pos, g0, "gen 0 graph replay")
         vs_refs(tag, g0[0], refs[0], "gen 0 graph replay", row=-1)
-        ctx.stage(ck[1])
+        how = stage_next(ctx, family, ck[1])
         graph.replay()
         torch.cuda.synchronize()
-        say(torch.equal(out, g0) and ctx.generation == 0, tag, "staged: a replay still gives generation 0's logits")
+        say(torch.equal(out, g0) and ctx.generation == 0, tag,
+            "staged %s: a replay still gives generation 0's logits" % how)
         ctx.commit(stream=torch.cuda.current_stream())
         eng.prefill(tokens[:-1])  # the cache again, with generation 1's weights
         graph.replay()
