@@ -13,6 +13,9 @@
 #   sources  bench/gpu_sources.sh (dir, host pageable/pinned, device memory at tp 1,
 #            floors in the same run) and the source kinds' dumps on cuda
 #            (tests/sources/check_sources.sh with the cuda backend)
+#   python   tests/gpu/python_engine.sh: the Python engine at tp 1, every
+#            family and scheme, vs transformers, CUDA graph replayed across a
+#            reload (python3 there needs CUDA torch + transformers)
 # Logs go to $OUT (the device tool brings them back). Missing dev headers
 # (jansson, zlib, xxhash) come unpacked under .gpu-deps/usr (see README).
 # usage: STEPS="build unit dumps" bash bench/gpu_wave.sh
@@ -88,6 +91,13 @@ if want cli; then
   tail -n 25 "$O/cli_cuda.log"
   [ -x $B/tests/test_device ] && { RF_MPIEXEC="mpirun -np" timeout 120 bash tests/consumer/check_device.sh $B/refit $B/tests/test_device >"$O/test_device.log" 2>&1
     echo "test_device exit $?: $(tail -n 1 "$O/test_device.log")"; }
+fi
+
+if want python; then
+  step python
+  PYTHON=python3 timeout 500 bash tests/gpu/python_engine.sh $B >"$O/python_engine.log" 2>&1
+  echo "python_engine exit $?"; grep -E "^(FAIL|SKIP)|failures" "$O/python_engine.log" | head -n 40
+  grep -E "replay" "$O/python_engine.log" | cut -c1-160 | head -n 40
 fi
 
 if want moe30b && [ -f bench/gpu_moe.sh ]; then

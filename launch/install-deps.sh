@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what refit needs on Debian/Ubuntu: compiler, CMake, Open MPI,
-# hwloc, jansson, zlib, xxHash, and a Python venv (numpy + ml_dtypes) for the
-# independent SPEC reference the tests compare against. Idempotent.
+# hwloc, jansson, zlib, xxHash, and (--with-python) a Python venv for the
+# tests: numpy + ml_dtypes for the independent SPEC reference, torch and
+# transformers for the Python package's engine tests (tests/python: the
+# engine's logits against transformers' own forward). Idempotent.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -19,5 +21,15 @@ if [ "${1:-}" = "--with-python" ]; then
     echo "refit: creating $venv with numpy and ml_dtypes"
     python3 -m venv "$venv"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check numpy ml_dtypes
+  fi
+  if ! "$venv/bin/python" -c "import mpi4py" 2>/dev/null; then
+    echo "refit: installing mpi4py into $venv" # the Python package's communicator test
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check mpi4py
+  fi
+  if ! "$venv/bin/python" -c "import torch, transformers, safetensors" 2>/dev/null; then
+    # The default torch wheel (its nvidia-* dependencies too: it needs them
+    # even to import on a CPU-only machine): a few GB, minutes.
+    echo "refit: installing torch and transformers into $venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check torch transformers safetensors
   fi
 fi
