@@ -93,6 +93,15 @@ if want cli; then
     echo "test_device exit $?: $(tail -n 1 "$O/test_device.log")"; }
 fi
 
+if want sources; then
+  step sources
+  timeout 500 bash bench/gpu_sources.sh $B 5 >"$O/sources.log" 2>&1
+  echo "gpu_sources exit $?"; tail -n 8 "$O/sources.log"
+  RF_BACKEND=cuda RF_MPIEXEC="mpirun --oversubscribe -np" PYTHON=python3 timeout 300 \
+    bash tests/sources/check_sources.sh $B/tests/test_sources 1 1 >"$O/sources_dumps.log" 2>&1
+  echo "check_sources (cuda) exit $?"; grep -E "^FAIL|passed" "$O/sources_dumps.log" | tail -n 10
+fi
+
 if want python; then
   step python
   PYTHON=python3 timeout 500 bash tests/gpu/python_engine.sh $B >"$O/python_engine.log" 2>&1
@@ -107,11 +116,3 @@ if want moe30b && [ -f bench/gpu_moe.sh ]; then
 fi
 echo; echo "== done ($(date +%T))"
 
-if want sources; then
-  step sources
-  timeout 500 bash bench/gpu_sources.sh $B 5 >"$O/sources.log" 2>&1
-  echo "gpu_sources exit $?"; tail -n 8 "$O/sources.log"
-  RF_BACKEND=cuda RF_MPIEXEC="mpirun --oversubscribe -np" PYTHON=python3 timeout 300 \
-    bash tests/sources/check_sources.sh $B/tests/test_sources 1 1 >"$O/sources_dumps.log" 2>&1
-  echo "check_sources (cuda) exit $?"; grep -E "^FAIL|passed" "$O/sources_dumps.log" | tail -n 10
-fi
