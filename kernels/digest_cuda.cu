@@ -294,7 +294,7 @@ refit_status rf_dgcu_batch_workspace_bytes(const rf_dgcu_item_t *items, size_t c
 
 refit_status rf_dgcu_digest_batch(const rf_dgcu_item_t *items, size_t count, void *d_ws, size_t ws_bytes,
                                   void *stream) {
-    size_t need;
+    size_t need = 0;
     RF_CHECK(rf_dgcu_batch_workspace_bytes(items, count, &need));
     if (!count) return REFIT_OK;
     if (!d_ws || !aligned8(d_ws) || ws_bytes < need)
