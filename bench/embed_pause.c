@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "copy_rate.h"
 #include "refit.h"
 
 #define CU(call)                                                                               \
@@ -28,33 +29,6 @@ static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-/* Device copy bandwidth (bytes copied per second): best of 5. */
-static double copy_bandwidth(cudaStream_t s) {
-    const size_t bytes = 1ull << 30;
-    void *a = NULL, *b = NULL;
-    CU(cudaMalloc(&a, bytes));
-    CU(cudaMalloc(&b, bytes));
-    CU(cudaMemsetAsync(a, 1, bytes, s));
-    cudaEvent_t e0, e1;
-    CU(cudaEventCreate(&e0));
-    CU(cudaEventCreate(&e1));
-    float best = 1e30f;
-    for (int i = 0; i < 6; i++) { /* the first is a warm-up */
-        CU(cudaEventRecord(e0, s));
-        CU(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, s));
-        CU(cudaEventRecord(e1, s));
-        CU(cudaEventSynchronize(e1));
-        float ms = 0;
-        CU(cudaEventElapsedTime(&ms, e0, e1));
-        if (i > 0 && ms < best) best = ms;
-    }
-    CU(cudaEventDestroy(e0));
-    CU(cudaEventDestroy(e1));
-    CU(cudaFree(a));
-    CU(cudaFree(b));
-    return (double)bytes / (best * 1e-3);
 }
 
 static void fail(refit_ctx *ctx, const char *what) {
@@ -94,7 +68,7 @@ int main(int argc, char **argv) {
     }
     cudaStream_t s;
     CU(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-    double bw = copy_bandwidth(s);
+    double bw = rf_copy_rate(RF_COPY_D2D, s); /* bytes copied per second */
     double floor_ms = (double)live / bw * 1e3;
     double t = now();
     if (refit_load(ctx, ckpt) != REFIT_OK) fail(ctx, "generation 0");

@@ -13,6 +13,9 @@
 #   python   tests/gpu/python_engine.sh: the Python engine at tp 1, every
 #            family and scheme, vs transformers, CUDA graph replayed across a
 #            reload (python3 there needs CUDA torch + transformers)
+#   sources  bench/gpu_sources.sh (dir, host pageable/pinned, device memory at tp 1,
+#            floors in the same run) and the source kinds' dumps on cuda
+#            (tests/sources/check_sources.sh with the cuda backend)
 # Logs go to $OUT (the device tool brings them back). Missing dev headers
 # (jansson, zlib, xxhash) come unpacked under .gpu-deps/usr (see README).
 # usage: STEPS="build unit dumps" bash bench/gpu_wave.sh
@@ -102,3 +105,12 @@ if want moe30b && [ -f bench/gpu_moe.sh ]; then
   OUT="$O" timeout 540 bash bench/gpu_moe.sh $B >"$O/moe30b.log" 2>&1; echo "gpu_moe exit $?"; tail -n 40 "$O/moe30b.log"
 fi
 echo; echo "== done ($(date +%T))"
+
+if want sources; then
+  step sources
+  timeout 500 bash bench/gpu_sources.sh $B 5 >"$O/sources.log" 2>&1
+  echo "gpu_sources exit $?"; tail -n 8 "$O/sources.log"
+  RF_BACKEND=cuda RF_MPIEXEC="mpirun --oversubscribe -np" PYTHON=python3 timeout 300 \
+    bash tests/sources/check_sources.sh $B/tests/test_sources 1 1 >"$O/sources_dumps.log" 2>&1
+  echo "check_sources (cuda) exit $?"; grep -E "^FAIL|passed" "$O/sources_dumps.log" | tail -n 10
+fi

@@ -134,6 +134,8 @@ static refit_status create_ctx(const void *mpi_comm, const refit_options *opt, r
     if (opt_st == REFIT_OK && ctx->opt.moe != REFIT_MOE_TP && ctx->opt.moe != REFIT_MOE_EP)
         opt_st = rf_error(REFIT_ERR_INVALID_ARG, "unknown MoE mode %d (REFIT_MOE_TP, REFIT_MOE_EP)", (int)ctx->opt.moe);
     ctx->moe = ctx->opt.moe == REFIT_MOE_EP ? RF_MOE_EP : RF_MOE_TP;
+    if (opt_st == REFIT_OK && ctx->opt.readers != REFIT_READERS_ROOT && ctx->opt.readers != REFIT_READERS_ALL)
+        opt_st = rf_error(REFIT_ERR_INVALID_ARG, "readers %d: expected REFIT_READERS_ROOT or _ALL", ctx->opt.readers);
     /* Before any split: a bad option on any rank, or options that differ
      * between ranks (--tp above all), fail every rank with the cause named
      * instead of a hang in MPI_Comm_split. */
@@ -188,8 +190,7 @@ void refit_destroy(refit_ctx *ctx) {
     rf_plan_free(&ctx->plan);
     rf_snap_free(ctx->snap);
     free(ctx->snap_blob);
-    rf_ckpt_close(ctx->ckpt);
-    rf_sources_close(&ctx->src);
+    rf_source_close(ctx);
     rf_verify_free(ctx->verify);
     if (ctx->be) ctx->be->ops->destroy(ctx->be);
     rf_comm_destroy(ctx->comm);

@@ -53,8 +53,11 @@ struct refit_ctx {
 
     /* per load */
     int64_t loading;    /* generation being loaded */
-    rf_ckpt_t *ckpt;    /* rank 0 */
-    rf_sources_t src;   /* rank 0: where every param's bytes are in ckpt */
+    rf_ckpt_t *ckpt;    /* a directory source, on the ranks that read it (rank 0; every rank with readers all) */
+    rf_manifest_t *mf;  /* the source's manifest on the ranks that read it (source.c) */
+    rf_sources_t src;   /* the packing ranks: where every param's bytes are (rank 0; every rank when local) */
+    bool local;         /* this load's source is read by every rank for its own slices (source.c) */
+    bool dir_root;      /* this load's source is a directory read by rank 0 (what --verify checks) */
     double quant_seconds;
     uint64_t quant_bytes;
     void *staging;      /* bf16 slice of the quantized param being received */
@@ -83,9 +86,23 @@ void rf_free_memory(refit_ctx *ctx);
 void rf_free_params(refit_ctx *ctx);
 /* params.c: the table of ctx->snap's params with their sizes, no memory. */
 refit_status rf_param_table(refit_ctx *ctx);
-/* load.c: R0 + R1 (snapshot_only) or R0..R4 of generation ctx->loading;
- * the status is agreed after each step but the last (R3 + R4: local). */
-refit_status rf_run_steps(refit_ctx *ctx, const char *dir, bool snapshot_only);
+/* load.c: R0 + R1 (snapshot_only) or R0..R4 of generation ctx->loading
+ * from `src` (every rank's own, same kind); the status is agreed after each
+ * step but the last (R3 + R4: local). */
+refit_status rf_run_steps(refit_ctx *ctx, const refit_source *src, bool snapshot_only);
+/* source.c: the source of a load (issue 11). rf_source_agree: every rank
+ * passes the same kind (and readers); sets ctx->local. rf_source_open_root:
+ * R0 on rank 0 (manifest, the snapshot on a first load, the check; the
+ * sources when rank 0 packs for everyone). rf_source_open_local: after R1,
+ * for a local source, every rank's own manifest (checked) and sources.
+ * rf_source_close: lets go of all of it (any rank, any state). */
+refit_status rf_source_agree(refit_ctx *ctx, const refit_source *src);
+refit_status rf_source_open_root(refit_ctx *ctx, const refit_source *src);
+refit_status rf_source_open_local(refit_ctx *ctx, const refit_source *src);
+void rf_source_close(refit_ctx *ctx);
+/* A failure of this rank's own reading of a local source: its message
+ * names the rank (unless it does already), for the agreement to relay. */
+refit_status rf_source_name_rank(refit_ctx *ctx, refit_status st);
 /* load.c: adds the time since *t to phase ph, and bytes; *t = now. */
 void rf_phase_end(refit_ctx *ctx, double *t, refit_phase ph, uint64_t bytes);
 /* dump.c: "x.weight" -> "x.weight_scale" (tensor, row) / "x.weight_scale_inv" (block). */

@@ -9,44 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config_diff.h"
 #include "ctx_internal.h"
 
-/* ---- R0: rank 0 opens the checkpoint and checks it --------------------- */
-
-/* A new checkpoint's config must describe the model the snapshot records. */
-static refit_status check_config(refit_ctx *ctx) {
-    const rf_model_config_t *cfg = rf_ckpt_config(ctx->ckpt);
-    rf_snap_t *cand = NULL;
-    uint8_t *blob = NULL;
-    size_t len = 0;
-    RF_CHECK(rf_snap_build(cfg, ctx->snap->tp, ctx->snap->moe, ctx->scheme, &cand));
-    refit_status st = rf_snap_encode(cand, &blob, &len);
-    if (st == REFIT_OK && (len != ctx->snap_len || memcmp(blob, ctx->snap_blob, len) != 0)) {
-        char diff[512];
-        rf_snap_describe_diff(cand, ctx->snap, diff, sizeof diff);
-        st = rf_error(REFIT_ERR_MISMATCH, "%s/config.json: %s (a different model than the snapshot)",
-                      rf_ckpt_dir(ctx->ckpt), diff);
-    }
-    free(blob);
-    rf_snap_free(cand);
-    return st;
-}
-
-static refit_status open_and_check(refit_ctx *ctx, const char *dir) {
-    if (!dir) return rf_error(REFIT_ERR_INVALID_ARG, "rank 0 needs a checkpoint directory");
-    RF_CHECK(rf_ckpt_open(dir, &ctx->ckpt));
-    if (!ctx->snap) { /* I2: the first load records the snapshot */
-        RF_CHECK(rf_snap_build(rf_ckpt_config(ctx->ckpt), ctx->opt.tp, ctx->moe, ctx->scheme, &ctx->snap));
-        RF_CHECK(rf_snap_encode(ctx->snap, &ctx->snap_blob, &ctx->snap_len));
-        RF_CHECK(rf_snap_check_ckpt(ctx->snap, ctx->ckpt));
-    } else { /* the config first: a model of another shape (fewer experts, E < tp) is named as such */
-        RF_CHECK(check_config(ctx));
-        RF_CHECK(rf_snap_check_ckpt(ctx->snap, ctx->ckpt));
-    }
-    rf_sources_close(&ctx->src);
-    return rf_sources_open(ctx->ckpt, ctx->snap->params, ctx->snap->n_params, &ctx->src);
-}
+/* R0 is source.c's: rf_source_open_root (rank 0) and, for a source every
+ * rank reads, rf_source_open_local after R1. */
 
 /* ---- R1: snapshot whole at the first load, its digest afterwards ------- */
 static refit_status adopt_snapshot(refit_ctx *ctx, uint8_t *blob, size_t len) {
@@ -107,11 +73,14 @@ static uint64_t source_bytes(const rf_snap_t *s) {
     return n;
 }
 
-refit_status rf_run_steps(refit_ctx *ctx, const char *dir, bool snapshot_only) {
+refit_status rf_run_steps(refit_ctx *ctx, const refit_source *src, bool snapshot_only) {
     bool root = rf_comm_rank(ctx->comm) == 0;
     double t = rf_now();
-    refit_status st = rf_guard_fault(ctx->guard, REFIT_PHASE_OPEN, ctx->loading, dir);
-    if (st == REFIT_OK && root) st = open_and_check(ctx, dir);
+    refit_status st = rf_source_agree(ctx, src); /* agreed: every rank or none */
+    if (st != REFIT_OK) return st;
+    const char *dir = src->kind == REFIT_SOURCE_DIR ? src->dir : NULL;
+    st = rf_guard_fault(ctx->guard, REFIT_PHASE_OPEN, ctx->loading, dir);
+    if (st == REFIT_OK && root) st = rf_source_open_root(ctx, src);
     st = rf_comm_agree(ctx->comm, st); /* R0 verdict */
     rf_phase_end(ctx, &t, REFIT_PHASE_OPEN, root && st == REFIT_OK ? source_bytes(ctx->snap) : 0);
     if (st != REFIT_OK) return st;
@@ -123,6 +92,12 @@ refit_status rf_run_steps(refit_ctx *ctx, const char *dir, bool snapshot_only) {
     st = rf_comm_agree(ctx->comm, fst != REFIT_OK ? fst : st);
     rf_phase_end(ctx, &t, REFIT_PHASE_SNAPSHOT, bytes);
     if (st != REFIT_OK || snapshot_only) return st;
+
+    if (ctx->local) { /* every rank's own view of the source, checked; agreed */
+        st = rf_comm_agree(ctx->comm, rf_source_open_local(ctx, src));
+        rf_phase_end(ctx, &t, REFIT_PHASE_OPEN, 0);
+        if (st != REFIT_OK) return st;
+    }
 
     st = rf_guard_fault(ctx->guard, REFIT_PHASE_RESTORE, ctx->loading, NULL);
     st = rf_comm_agree(ctx->comm, st != REFIT_OK ? st : rf_restore(ctx));

@@ -11,7 +11,7 @@
 
 /* The options as fixed-size bytes, the same layout on every rank. */
 typedef struct {
-    int32_t tp, backend, commit, transfer, moe;
+    int32_t tp, backend, commit, transfer, moe, readers;
     uint64_t bucket_bytes;
     double timeout_s;
     char quant[32];
@@ -24,6 +24,7 @@ static void to_wire(const refit_options *o, wire_t *w) {
     w->commit = (int32_t)o->commit;
     w->transfer = (int32_t)o->transfer;
     w->moe = (int32_t)o->moe;
+    w->readers = (int32_t)o->readers;
     w->bucket_bytes = o->bucket_bytes;
     w->timeout_s = o->timeout_s;
     snprintf(w->quant, sizeof w->quant, "%s", o->quant ? o->quant : "fp8-tensor");
@@ -40,6 +41,7 @@ static bool first_difference(const wire_t *me, const wire_t *root, char *out, si
     static const char *const commits[] = {"shadow", "inplace"};
     static const char *const transfers[] = {"scatter", "bcast"};
     static const char *const moes[] = {"tp", "ep"};
+    static const char *const readers[] = {"root", "all"};
     if (me->tp != root->tp)
         snprintf(out, cap, "--tp %d, rank 0 has %d (0: the world size)", me->tp, root->tp);
     else if (strcmp(me->quant, root->quant) != 0)
@@ -55,6 +57,9 @@ static bool first_difference(const wire_t *me, const wire_t *root, char *out, si
                  name_of(root->transfer, transfers, 2));
     else if (me->moe != root->moe)
         snprintf(out, cap, "--moe %s, rank 0 has %s", name_of(me->moe, moes, 2), name_of(root->moe, moes, 2));
+    else if (me->readers != root->readers)
+        snprintf(out, cap, "--readers %s, rank 0 has %s", name_of(me->readers, readers, 2),
+                 name_of(root->readers, readers, 2));
     else if (me->bucket_bytes != root->bucket_bytes)
         snprintf(out, cap, "bucket of %llu bytes, rank 0 has %llu", (unsigned long long)me->bucket_bytes,
                  (unsigned long long)root->bucket_bytes);

@@ -363,13 +363,16 @@ refit_status rf_snap_decode(const uint8_t *buf, size_t len, const char *label, r
 }
 
 /* ---- R0: checkpoint vs snapshot ----------------------------------------- */
-static refit_status check_part(const rf_ckpt_t *c, const rf_part_t *part) {
-    const rf_st_file_t *f;
-    const rf_st_tensor_t *t;
-    RF_CHECK(rf_ckpt_find(c, part->src, &f, &t));
-    if (t->dtype != RF_DT_BF16)
-        return rf_error(REFIT_ERR_UNSUPPORTED, "unsupported dtype %s in tensor %s of file %s (refit reads BF16)",
-                        rf_dtype_name(t->dtype), part->src, rf_st_label(f));
+/* A part's tensor: present, of a SPEC §1 source dtype (BF16, F16, F32: the
+ * dtype may change from one generation to the next, so it is the source's,
+ * never compared with an earlier one), of the recorded shape. */
+static refit_status check_part(const rf_manifest_t *m, const rf_part_t *part) {
+    const rf_mf_entry_t *t;
+    rf_conv_t conv;
+    RF_CHECK(rf_manifest_need(m, part->src, &t));
+    if (!rf_conv_of(t->dtype, &conv))
+        return rf_error(REFIT_ERR_UNSUPPORTED, "unsupported dtype %s in tensor %s of file %s (refit reads BF16, F16, "
+                        "F32)", rf_dtype_name(t->dtype), part->src, t->src.file);
     bool ok = t->ndim == part->ndim && t->shape[0] == (uint64_t)part->rows &&
               (part->ndim == 1 || t->shape[1] == (uint64_t)part->cols);
     if (!ok) {
@@ -380,9 +383,9 @@ static refit_status check_part(const rf_ckpt_t *c, const rf_part_t *part) {
                                   (unsigned long long)t->shape[d]);
         if (part->ndim == 1)
             return rf_error(REFIT_ERR_MISMATCH, "%s: tensor %s has shape [%s], snapshot records [%lld]",
-                            rf_st_label(f), part->src, got, (long long)part->rows);
+                            t->src.file, part->src, got, (long long)part->rows);
         return rf_error(REFIT_ERR_MISMATCH, "%s: tensor %s has shape [%s], snapshot records [%lld,%lld]",
-                        rf_st_label(f), part->src, got, (long long)part->rows, (long long)part->cols);
+                        t->src.file, part->src, got, (long long)part->rows, (long long)part->cols);
     }
     return REFIT_OK;
 }
@@ -412,38 +415,46 @@ static refit_status known_names(const rf_snap_t *s, char **store, const char ***
 }
 
 /* Every checkpoint tensor must feed some param or be deliberately skipped. */
-static refit_status check_unknown(const rf_snap_t *s, const rf_ckpt_t *c) {
+static refit_status check_unknown(const rf_snap_t *s, const rf_manifest_t *m) {
     char *store = NULL;
     const char **known = NULL;
     size_t n = 0;
     refit_status st = known_names(s, &store, &known, &n);
-    for (size_t i = 0; i < rf_ckpt_count(c) && st == REFIT_OK; i++) {
-        const rf_st_file_t *f;
-        const rf_st_tensor_t *t;
+    for (size_t i = 0; i < m->n && st == REFIT_OK; i++) {
+        const rf_mf_entry_t *t = &m->e[i];
         int64_t e = 0;
-        rf_ckpt_at(c, i, &f, &t);
         if (rf_model_skips(&s->cfg, t->name)) continue;
         if (bsearch(&t->name, known, n, sizeof *known, cmp_str)) continue;
         if (rf_model_expert_out_of_range(&s->cfg, t->name, &e))
-            st = rf_error(REFIT_ERR_UNSUPPORTED, "%s: tensor %s: expert index %lld >= %s %lld", rf_st_label(f),
+            st = rf_error(REFIT_ERR_UNSUPPORTED, "%s: tensor %s: expert index %lld >= %s %lld", t->src.file,
                           t->name, (long long)e, s->cfg.experts_field, (long long)s->cfg.n_experts);
         else
             st = rf_error(REFIT_ERR_UNSUPPORTED, "%s: unknown tensor %s (not part of any %s param)",
-                          rf_st_label(f), t->name, s->cfg.model_type);
+                          t->src.file, t->name, s->cfg.model_type);
     }
     free(known);
     free(store);
     return st;
 }
 
-refit_status rf_snap_check_ckpt(const rf_snap_t *s, const rf_ckpt_t *c) {
+refit_status rf_snap_check_manifest(const rf_snap_t *s, const rf_manifest_t *m) {
     for (size_t i = 0; i < s->n_params; i++)
         for (int k = 0; k < rf_param_n_sources(&s->params[i]); k++) {
             rf_part_t pt;
             RF_CHECK(rf_param_source(&s->params[i], k, &pt));
-            RF_CHECK(check_part(c, &pt));
+            RF_CHECK(check_part(m, &pt));
         }
-    return check_unknown(s, c);
+    return check_unknown(s, m);
+}
+
+refit_status rf_snap_check_ckpt(const rf_snap_t *s, const rf_ckpt_t *c) {
+    rf_manifest_t *m = calloc(1, sizeof *m); /* 4 KiB of `where`: off the stack */
+    if (!m) return rf_error(REFIT_ERR_NOMEM, "manifest");
+    refit_status st = rf_manifest_from_ckpt(c, m);
+    if (st == REFIT_OK) st = rf_snap_check_manifest(s, m);
+    rf_manifest_free(m);
+    free(m);
+    return st;
 }
 
 /* ---- helpers and listing ------------------------------------------------ */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "checkpoint.h"
+#include "manifest.h"
 #include "model.h"
 #include "quant.h"
 #include "quant_moe.h"
@@ -40,10 +41,14 @@ refit_status rf_snap_decode(const uint8_t *buf, size_t len, const char *label, r
 /* Digest of an encoded snapshot: its CRC-32 and payload length. */
 uint64_t rf_snap_digest(const uint8_t *encoded, size_t len);
 
-/* Step R0: the checkpoint has every source tensor of every param (every
- * expert's, SPEC §3a) as BF16 of the recorded shape, and nothing unknown.
- * REFIT_ERR_MISMATCH naming the tensor and checkpoint directory otherwise;
- * an expert tensor whose index is >= E is REFIT_ERR_UNSUPPORTED naming it. */
+/* Step R0: the source's manifest has every source tensor of every param
+ * (every expert's, SPEC §3a) as BF16, F16 or F32 (SPEC §1) of the recorded
+ * shape, and nothing unknown. REFIT_ERR_MISMATCH naming the tensor and the
+ * directory (or the rank's memory) otherwise; another dtype is
+ * REFIT_ERR_UNSUPPORTED "unsupported dtype D in tensor T of file F"; an
+ * expert tensor whose index is >= E is REFIT_ERR_UNSUPPORTED naming it. */
+refit_status rf_snap_check_manifest(const rf_snap_t *s, const rf_manifest_t *m);
+/* rf_snap_check_manifest of a checkpoint's manifest (refit plan). */
 refit_status rf_snap_check_ckpt(const rf_snap_t *s, const rf_ckpt_t *c);
 
 /* Human-readable listing (refit inspect / refit plan). */

@@ -70,34 +70,28 @@ static refit_status state_error(refit_ctx *ctx, const char *call, const char *wh
 
 #define TIMED_OUT_WHY "the context timed out earlier: only refit_destroy is allowed"
 
-static void close_checkpoint(refit_ctx *ctx) {
-    rf_sources_close(&ctx->src);
-    rf_ckpt_close(ctx->ckpt); /* unmaps: the checkpoint may change before the next reload */
-    ctx->ckpt = NULL;
-}
-
-static refit_status call_open(refit_ctx *ctx, const char *checkpoint_dir) {
+static refit_status call_open(refit_ctx *ctx, const refit_source *src) {
     begin(ctx, true);
     if (ctx->timed_out) return state_error(ctx, "refit_open", TIMED_OUT_WHY);
     if (ctx->ps) return state_error(ctx, "refit_open", "already open (the param table exists)");
     arm(ctx);
     double t0 = rf_now();
-    refit_status st = rf_run_steps(ctx, checkpoint_dir, true);
+    refit_status st = rf_run_steps(ctx, src, true);
     if (st == REFIT_OK) st = rf_comm_agree(ctx->comm, rf_param_table(ctx));
     disarm(ctx);
-    close_checkpoint(ctx);
+    rf_source_close(ctx);
     ctx->stats.stage_seconds = rf_now() - t0;
     return finish(ctx, st);
 }
 
 /* R0..R4 into the shadow (in-place: into live), then every rank agrees. */
-static refit_status stage(refit_ctx *ctx, const char *dir) {
+static refit_status stage(refit_ctx *ctx, const refit_source *src) {
     double t0 = rf_now();
-    refit_status st = rf_run_steps(ctx, dir, false);
+    refit_status st = rf_run_steps(ctx, src, false);
     double t = rf_now();
     st = rf_comm_agree(ctx->comm, st); /* staged on every rank or on none */
     rf_phase_end(ctx, &t, REFIT_PHASE_TRANSFER, 0); /* waiting for the slowest rank's R3 */
-    close_checkpoint(ctx);
+    rf_source_close(ctx); /* the caller's memory is free again once the stage returns */
     ctx->staged = st == REFIT_OK;
     ctx->stats.stage_seconds = rf_now() - t0;
     return st;
@@ -130,7 +124,7 @@ static refit_status commit(refit_ctx *ctx, void *stream) {
     return st;
 }
 
-static refit_status call_stage(refit_ctx *ctx, const char *checkpoint_dir) {
+static refit_status call_stage(refit_ctx *ctx, const refit_source *src) {
     begin(ctx, false);
     if (ctx->timed_out) return state_error(ctx, "refit_stage", TIMED_OUT_WHY);
     if (ctx->staged) return state_error(ctx, "refit_stage", "a generation is already staged (commit or abandon it)");
@@ -139,7 +133,7 @@ static refit_status call_stage(refit_ctx *ctx, const char *checkpoint_dir) {
                                                "(use refit_load, or shadow mode)");
     begin(ctx, true);
     arm(ctx);
-    refit_status st = stage(ctx, checkpoint_dir);
+    refit_status st = stage(ctx, src);
     disarm(ctx);
     return finish(ctx, st);
 }
@@ -165,13 +159,13 @@ static refit_status call_abandon(refit_ctx *ctx) {
     return finish(ctx, st);
 }
 
-static refit_status call_load(refit_ctx *ctx, const char *checkpoint_dir) {
+static refit_status call_load(refit_ctx *ctx, const refit_source *src) {
     begin(ctx, false);
     if (ctx->timed_out) return state_error(ctx, "refit_load", TIMED_OUT_WHY);
     if (ctx->staged) return state_error(ctx, "refit_load", "a generation is staged (commit or abandon it)");
     begin(ctx, true);
     arm(ctx);
-    refit_status st = stage(ctx, checkpoint_dir);
+    refit_status st = stage(ctx, src);
     if (st == REFIT_OK) st = commit(ctx, NULL);
     disarm(ctx);
     return finish(ctx, st);
@@ -180,9 +174,9 @@ static refit_status call_load(refit_ctx *ctx, const char *checkpoint_dir) {
 /* ---- the public calls: on the context's device, the caller's back on return */
 typedef struct {
     refit_ctx *ctx;
-    const char *dir;
+    const refit_source *src;
     void *stream;
-    refit_status (*dir_call)(refit_ctx *, const char *);
+    refit_status (*src_call)(refit_ctx *, const refit_source *);
     refit_status (*stream_call)(refit_ctx *, void *);
 } call_t;
 
@@ -190,7 +184,7 @@ static refit_status on_device(call_t c) {
     int saved = -1;
     rf_err_clear();
     refit_status st = rf_ctx_device_enter(c.ctx, &saved);
-    if (st == REFIT_OK) st = c.dir_call ? c.dir_call(c.ctx, c.dir) : c.stream_call(c.ctx, c.stream);
+    if (st == REFIT_OK) st = c.src_call ? c.src_call(c.ctx, c.src) : c.stream_call(c.ctx, c.stream);
     else snprintf(c.ctx->last_error, sizeof c.ctx->last_error, "%s", rf_err_msg());
     rf_ctx_device_leave(c.ctx, saved);
     return st;
@@ -201,9 +195,39 @@ static refit_status abandon_call(refit_ctx *ctx, void *unused) {
     return call_abandon(ctx);
 }
 
-refit_status refit_open(refit_ctx *ctx, const char *dir) { return on_device((call_t){ctx, dir, NULL, call_open, NULL}); }
-refit_status refit_stage(refit_ctx *ctx, const char *dir) { return on_device((call_t){ctx, dir, NULL, call_stage, NULL}); }
-refit_status refit_load(refit_ctx *ctx, const char *dir) { return on_device((call_t){ctx, dir, NULL, call_load, NULL}); }
+void refit_source_init(refit_source *src, size_t struct_size) {
+    if (!src || struct_size < sizeof src->struct_size) return;
+    refit_source d = {.struct_size = struct_size, .kind = REFIT_SOURCE_DIR, .readers = REFIT_READERS_ROOT};
+    memcpy(src, &d, struct_size < sizeof d ? struct_size : sizeof d);
+}
+
+/* A directory as a source: read as the context's readers option says. */
+static refit_source dir_source(const refit_ctx *ctx, const char *dir) {
+    refit_source s;
+    refit_source_default(&s);
+    s.dir = dir;
+    s.readers = ctx->opt.readers;
+    return s;
+}
+
+refit_status refit_open(refit_ctx *ctx, const char *dir) {
+    refit_source s = dir_source(ctx, dir);
+    return on_device((call_t){ctx, &s, NULL, call_open, NULL});
+}
+refit_status refit_stage(refit_ctx *ctx, const char *dir) {
+    refit_source s = dir_source(ctx, dir);
+    return on_device((call_t){ctx, &s, NULL, call_stage, NULL});
+}
+refit_status refit_load(refit_ctx *ctx, const char *dir) {
+    refit_source s = dir_source(ctx, dir);
+    return on_device((call_t){ctx, &s, NULL, call_load, NULL});
+}
+refit_status refit_stage_source(refit_ctx *ctx, const refit_source *src) {
+    return on_device((call_t){ctx, src, NULL, call_stage, NULL});
+}
+refit_status refit_load_source(refit_ctx *ctx, const refit_source *src) {
+    return on_device((call_t){ctx, src, NULL, call_load, NULL});
+}
 refit_status refit_commit(refit_ctx *ctx, void *stream) {
     return on_device((call_t){ctx, NULL, stream, NULL, call_commit});
 }

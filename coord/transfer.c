@@ -130,27 +130,37 @@ refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
      * failed attempt at this generation number must not mark the next
      * attempt's params (another checkpoint, maybe) as done. */
     for (size_t i = 0; i < ctx->snap->n_params; i++) ctx->ps[i].quantized_gen = ctx->ps[i].received_gen = -1;
+    /* --verify compares what rank 0 packed from the files with what
+     * arrived: a local source sends nothing (each rank packs its own
+     * slices) and device memory is packed where the CPU cannot digest it,
+     * so it covers directories read by rank 0 */
+    bool verify = ctx->opt.verify && ctx->dir_root;
+    if (ctx->opt.verify && !verify && root)
+        RF_INFO("verify", "generation %lld: --verify checks directories read by rank 0; this source loads unverified",
+                (long long)ctx->loading);
     rf_xfer_t x = {.params = ctx->snap->params, .n_params = ctx->snap->n_params, .tp = ctx->snap->tp,
                    .plan = &ctx->plan, .comm = ctx->comm,
-                   .src = root ? ctx->src.src : NULL,
+                   .src = root || ctx->local ? ctx->src.src : NULL, .local = ctx->local,
+                   .device_src = ctx->mf && ctx->mf->any_device,
                    .bcast = ctx->opt.transfer == REFIT_TRANSFER_BCAST,
                    .dest = xfer_dest, .complete = xfer_complete, .user = ctx, .progress = xfer_progress,
-                   .packed = ctx->opt.verify && root ? rf_verify_packed : NULL,
+                   .packed = verify && root ? rf_verify_packed : NULL,
                    .deadline = rf_guard_deadline(ctx->guard)};
     ctx->progress_t0 = ctx->progress_last = rf_now();
     rf_guard_phase(ctx->guard, REFIT_PHASE_TRANSFER);
     /* --verify is an option every rank has, so every rank takes the same
      * path: tables agreed on first, rank 0's broadcast joined at the end */
-    if (ctx->opt.verify) RF_CHECK(rf_comm_agree(ctx->comm, rf_verify_begin(ctx)));
+    if (verify) RF_CHECK(rf_comm_agree(ctx->comm, rf_verify_begin(ctx)));
     refit_status st = ctx->be->ops->transfer(ctx->be, &x, moved);
-    /* rank 0 read its last byte: a checkpoint that changed meanwhile (a
-     * trainer saving into it) may have given slices of two saves. Its vote
-     * at B then fails, so no rank commits. */
-    if (root) {
+    if (ctx->local) st = rf_source_name_rank(ctx, st); /* each rank read its own: say which one failed */
+    /* the readers read their last byte: a checkpoint that changed meanwhile
+     * (a trainer saving into it) may have given slices of two saves. The
+     * reader's vote at B then fails, so no rank commits. */
+    if (ctx->ckpt) {
         refit_status ist = rf_ckpt_check_unchanged(ctx->ckpt);
         if (ist != REFIT_OK) st = ist;
     }
-    if (ctx->opt.verify) { /* before the vote: a slice that differs fails the reload everywhere */
+    if (verify) { /* before the vote: a slice that differs fails the reload everywhere */
         refit_status vst = rf_verify_finish(ctx);
         if (st == REFIT_OK) st = vst;
     }

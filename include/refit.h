@@ -143,7 +143,9 @@ typedef struct refit_options {
      * rank 0 sent (a digest per param slice, compared before the vote; a
      * mismatch fails the reload naming the param and rank). Every rank
      * must pass the same value (checked at create). refit run --verify,
-     * REFIT_VERIFY. Default 0. */
+     * REFIT_VERIFY. Default 0. It checks loads from a directory read by
+     * rank 0; the other sources (refit_stage_source) send no packed host
+     * bucket to check and load unverified. */
     int verify;
     /* What a collective call past timeout_s does (see "Embedding" below):
      * REFIT_ON_TIMEOUT_RETURN (default, 0) or REFIT_ON_TIMEOUT_ABORT. */
@@ -388,7 +390,10 @@ REFIT_API refit_status refit_abandon(refit_ctx *ctx);
  * demand. Three kinds:
  *   REFIT_SOURCE_DIR: a safetensors checkpoint directory, read by rank 0 or
  *     by every rank (`readers`, as refit_options.readers); refit_stage(ctx,
- *     dir) is this kind with the context's readers.
+ *     dir) is this kind with the context's readers. With readers ALL a rank
+ *     reads the `dir` it passes (its view of a shared file system), or rank
+ *     0's path when it passes NULL; every rank checks its view's headers
+ *     against the snapshot, after rank 0's verdict.
  *   REFIT_SOURCE_ROOT_MEMORY: tensors in rank 0's memory (a trainer's
  *     gathered state dict): rank 0 passes `tensors`, the other ranks pass
  *     none; rank 0 packs the buckets from them (device pointers with device
@@ -438,9 +443,15 @@ static inline void refit_source_default(refit_source *src) { refit_source_init(s
 /* Collective, as refit_stage (same states, same all-or-nothing promise),
  * from any source kind; every rank passes the same kind. Errors name the
  * rank, the tensor and the cause: REFIT_ERR_MISMATCH for a manifest that
- * differs from the snapshot (missing or extra tensor, shape, dtype),
- * REFIT_ERR_INVALID_ARG for a NULL pointer or a device pointer on the host
- * backend, REFIT_ERR_IO for a rank that cannot read a directory. */
+ * differs from the snapshot (a missing tensor, a shape),
+ * REFIT_ERR_UNSUPPORTED for a tensor no param takes or a dtype other than
+ * BF16, F16, F32, REFIT_ERR_NUMERIC for a value not finite after its
+ * conversion, REFIT_ERR_INVALID_ARG for a NULL pointer or a device pointer on the host
+ * backend, REFIT_ERR_IO or REFIT_ERR_FORMAT for a rank that cannot open or
+ * read a directory (the message names the rank and the file), and
+ * REFIT_ERR_INVALID_ARG when the ranks pass different kinds. A pointer
+ * whose buffer is shorter than its shape cannot be detected. --verify
+ * (refit_options.verify) covers DIR read by rank 0 only. */
 REFIT_API refit_status refit_stage_source(refit_ctx *ctx, const refit_source *src);
 /* refit_stage_source then refit_commit(ctx, NULL). */
 REFIT_API refit_status refit_load_source(refit_ctx *ctx, const refit_source *src);

@@ -105,6 +105,7 @@ static refit_status parse_ctx_options(const rf_opts_t *o, refit_options *opt) {
     const char *b = rf_opt_str(o, "backend");
     opt->backend = !strcmp(b, "host") ? REFIT_BACKEND_HOST : !strcmp(b, "cuda") ? REFIT_BACKEND_CUDA : REFIT_BACKEND_AUTO;
     opt->transfer = !strcmp(rf_opt_str(o, "transfer"), "bcast") ? REFIT_TRANSFER_BCAST : REFIT_TRANSFER_SCATTER;
+    opt->readers = !strcmp(rf_opt_str(o, "readers"), "all") ? REFIT_READERS_ALL : REFIT_READERS_ROOT;
     opt->commit = !strcmp(rf_opt_str(o, "commit"), "inplace") ? REFIT_COMMIT_INPLACE : REFIT_COMMIT_SHADOW;
     opt->moe = !strcmp(rf_opt_str(o, "moe"), "ep") ? REFIT_MOE_EP : REFIT_MOE_TP;
     return REFIT_OK;

@@ -86,10 +86,14 @@ int rf_cmd_synth(int argc, char **argv) {
     uint64_t bytes;
     size_t tensors;
     if ((st = rf_synth_total_bytes(&cfg, &bytes, &tensors)) != REFIT_OK) return fail("synth", st);
+    const char *dt = rf_opt_str(&o, "dtype"); /* the parser has checked it */
+    rf_dtype_t dtype = !strcmp(dt, "fp16") ? RF_DT_F16 : !strcmp(dt, "fp32") ? RF_DT_F32 : RF_DT_BF16;
+    bytes = bytes / 2 * rf_dtype_size(dtype); /* rf_synth_total_bytes counts bf16 */
     char hb[24];
-    printf("refit synth: %s (%s) -> %s: %zu tensors, %s in %d file%s, seed %ld\n", rf_opt_str(&o, "preset"),
-           cfg.model_type, out, tensors, rf_human_bytes(bytes, hb, sizeof hb), files, files > 1 ? "s" : "", seed);
-    if ((st = rf_synth_write(out, &cfg, files, (uint64_t)seed, synth_progress, NULL)) != REFIT_OK)
+    printf("refit synth: %s (%s) -> %s: %zu tensors, %s%s%s in %d file%s, seed %ld\n", rf_opt_str(&o, "preset"),
+           cfg.model_type, out, tensors, rf_human_bytes(bytes, hb, sizeof hb), dtype == RF_DT_BF16 ? "" : " of ",
+           dtype == RF_DT_BF16 ? "" : rf_dtype_name(dtype), files, files > 1 ? "s" : "", seed);
+    if ((st = rf_synth_write_as(out, &cfg, files, (uint64_t)seed, dtype, synth_progress, NULL)) != REFIT_OK)
         return fail("synth", st);
     return 0;
 }

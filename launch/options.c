@@ -14,8 +14,8 @@
 static const rf_cmd_def_t commands[] = {
     {RUN, "run", "mpirun -np W refit run [--checkpoint DIR]... [options]",
      "load and reload checkpoints across MPI ranks (under mpirun or srun)", 0},
-    {SYN, "synth", "refit synth --out DIR [--preset NAME] [--seed N] [--files N] [--force]",
-     "write a synthetic bf16 checkpoint (config.json + safetensors + index)", 0},
+    {SYN, "synth", "refit synth --out DIR [--preset NAME] [--seed N] [--files N] [--dtype bf16|fp16|fp32] [--force]",
+     "write a synthetic checkpoint (config.json + safetensors + index; bf16 unless --dtype)", 0},
     {PLN, "plan", "refit plan --checkpoint DIR [--tp N] [--quant SCHEME] [--moe tp|ep]",
      "show every tp rank's params, shapes, sources and memory (no MPI)", 0},
     {RF_CMD_INSPECT, "inspect", "refit inspect FILE|DIR",
@@ -43,6 +43,11 @@ static const rf_opt_def_t table[] = {
      "shadow: all-or-nothing; inplace: no shadow copy, a failure marks the model invalid"},
     {"transfer", "MODE", "scatter", RUN, false, "scatter|bcast",
      "cuda data plane: scatter (each rank receives only its slices) or bcast (every rank receives all)"},
+    {"readers", "WHO", "root", RUN, false, "root|all",
+     "who reads the checkpoint: root (rank 0 reads every byte and sends each rank its slices) or all (rank 0 "
+     "checks the headers, then every rank reads only its own slices from the same path: a shared or replicated "
+     "file system; nothing crosses the data plane). Tensors in memory (a trainer's state dict) are a C API "
+     "source only (refit_stage_source in refit.h), not the command's"},
     {"bucket-mb", "MB", "32", RUN, false, NULL, "staging bucket size in MiB (the MIN over ranks is used)"},
     {"dump", "DIR", NULL, RUN, false, NULL,
      "after the run, each rank writes DIR/rank-RRRRR-of-NNNNN.safetensors (last committed generation); "
@@ -63,6 +68,9 @@ static const rf_opt_def_t table[] = {
     {"preset", "NAME", "tiny", SYN, false, NULL, "model shape to synthesize (see refit synth --help)"},
     {"seed", "N", "1", SYN, false, NULL, "random seed of the weights"},
     {"files", "N", NULL, SYN, false, NULL, "number of safetensors files (default: the preset's)"},
+    {"dtype", "NAME", "bf16", SYN, false, "bf16|fp16|fp32",
+     "stored dtype of the tensors (fp16/fp32: the same bf16 values widened, or rounded to fp16; refit converts "
+     "them back as SPEC §1 says)"},
     {"force", NULL, NULL, SYN, false, NULL, "write into --out even when it holds files and no checkpoint"},
 };
 #define N_OPTS ((int)(sizeof table / sizeof table[0]))

@@ -24,9 +24,17 @@ typedef struct {
     int tp;
     const rf_plan_t *plan;
     rf_comm_t *comm;
-    /* rank 0 only: where every source slot of every param is in the
-     * checkpoint (src[i][slot], rf_sources_t) */
+    /* the packing ranks: where every source slot of every param is
+     * (src[i][slot], rf_sources_t): rank 0's, or with `local` every rank's */
     const rf_src_t *const *src;
+    /* every rank packs only its own slices (group = its tp rank) from its
+     * own src; nothing crosses the data plane (a directory read by every
+     * rank, tensors in every rank's memory: source.c) */
+    bool local;
+    /* this rank's src holds device memory (a memory source's
+     * REFIT_MEM_DEVICE tensors, cuda only): packed with device copies
+     * straight into device buckets, never by the CPU */
+    bool device_src;
     /* cuda: broadcast every bucket to all ranks instead of sending each
      * group's buckets to that group only (--transfer bcast) */
     bool bcast;

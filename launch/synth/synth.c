@@ -321,7 +321,8 @@ static void plan_free(plan_t *p) {
 }
 
 /* Every checkpoint tensor is a part of some tp=1 param, in param order. */
-static refit_status plan_tensors(const rf_model_config_t *cfg, plan_t *out) {
+/* esz: bytes per stored element (2: BF16/F16, 4: F32). */
+static refit_status plan_tensors(const rf_model_config_t *cfg, uint64_t esz, plan_t *out) {
     plan_t p = {0};
     size_t np = 0, cap = 0;
     RF_CHECK(rf_model_params(cfg, 1, RF_MOE_TP, &p.params, &np));
@@ -345,7 +346,7 @@ static refit_status plan_tensors(const rf_model_config_t *cfg, plan_t *out) {
             t->shape[0] = (uint64_t)pt.rows;
             t->shape[1] = (uint64_t)pt.cols;
             t->nelem = (uint64_t)pt.rows * (uint64_t)pt.cols; /* checked by rf_model_params */
-            t->bytes = 2 * t->nelem;
+            t->bytes = esz * t->nelem;
             if (!rf_add_u64(p.total, t->bytes, &p.total)) {
                 plan_free(&p);
                 return rf_error(REFIT_ERR_UNSUPPORTED, "checkpoint size overflows");
@@ -382,7 +383,7 @@ refit_status rf_synth_total_bytes(const rf_model_config_t *cfg, uint64_t *bytes,
                                   size_t *n_tensors) {
     if (!cfg) return rf_error(REFIT_ERR_INVALID_ARG, "NULL config");
     plan_t p;
-    RF_CHECK(plan_tensors(cfg, &p));
+    RF_CHECK(plan_tensors(cfg, 2, &p));
     if (bytes) *bytes = p.total;
     if (n_tensors) *n_tensors = p.n;
     plan_free(&p);
@@ -491,7 +492,8 @@ static refit_status moe_fields(const rf_model_config_t *c, char *out, size_t cap
 
 /* config.json as transformers writes it, reduced to what matters plus the
  * usual rope/norm fields so other tools accept the directory too. */
-static refit_status write_config(const char *dir, const rf_model_config_t *c) {
+/* torch_dtype names the stored dtype, as a trainer saving it writes. */
+static refit_status write_config(const char *dir, const rf_model_config_t *c, rf_dtype_t dtype) {
     char text[2048 + RF_MAX_MLP_ONLY * 12], moe[RF_MAX_MLP_ONLY * 12 + 512];
     bool qwen = c->family != RF_FAM_LLAMA && c->family != RF_FAM_MISTRAL && c->family != RF_FAM_MIXTRAL;
     RF_CHECK(moe_fields(c, moe, sizeof moe));
@@ -512,13 +514,14 @@ static refit_status write_config(const char *dir, const rf_model_config_t *c) {
                      "  \"max_position_embeddings\": %d,\n"
                      "  \"rms_norm_eps\": %s,\n"
                      "  \"rope_theta\": %s,\n"
-                     "  \"torch_dtype\": \"bfloat16\"\n"
+                     "  \"torch_dtype\": \"%s\"\n"
                      "}\n",
                      architecture(c->family), family_type(c->family), moe, (long long)c->hidden,
                      (long long)c->n_heads, (long long)c->n_kv_heads, (long long)c->head_dim,
                      (long long)c->intermediate, (long long)c->vocab, (long long)c->n_layers,
                      c->tie_embeddings ? "true" : "false", qwen ? 32768 : 8192,
-                     qwen ? "1e-06" : "1e-05", qwen ? "1000000.0" : "500000.0");
+                     qwen ? "1e-06" : "1e-05", qwen ? "1000000.0" : "500000.0",
+                     dtype == RF_DT_F16 ? "float16" : dtype == RF_DT_F32 ? "float32" : "bfloat16");
     if (n < 0 || (size_t)n >= sizeof text)
         return rf_error(REFIT_ERR_INTERNAL, "config.json too long");
     return write_text(dir, "config.json", text);
@@ -552,6 +555,7 @@ static refit_status write_index(const char *dir, const plan_t *p, int n_files) {
 
 typedef struct {
     const plan_t *plan;
+    rf_dtype_t dtype; /* stored: BF16, F16 or F32 */
     size_t first; /* plan index of the file's first tensor */
     size_t count;
     uint64_t seed;
@@ -559,6 +563,49 @@ typedef struct {
     rf_synth_progress_fn progress;
     void *user;
 } file_ctx_t;
+
+/* n bf16 values at dst + 2n to fp32 at dst, exact: element i is read (at
+ * 2n + 2i) before it is written ([4i, 4i + 4), below 2n + 2i + 2 for no
+ * later element's bytes). */
+static void widen_f32(uint8_t *dst, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        uint16_t b;
+        memcpy(&b, dst + 2 * n + 2 * i, 2);
+        float f = rf_bf16_to_f32(b);
+        memcpy(dst + 4 * i, &f, 4);
+    }
+}
+
+/* fp32 -> fp16, round to nearest even (subnormals included, NaN kept). */
+static uint16_t f32_to_f16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    uint32_t a = u & 0x7FFFFFFFu;
+    if (a > 0x7F800000u) return sign | 0x7E00u;
+    if (a >= 0x477FF000u) return sign | 0x7C00u; /* >= 65520: rounds to inf */
+    if (a >= 0x38800000u) {                      /* normal in fp16: >= 2^-14 */
+        uint32_t m = a - 0x38000000u;             /* exponent rebias 127 -> 15 */
+        m += 0xFFFu + ((m >> 13) & 1u);
+        return sign | (uint16_t)(m >> 13);
+    }
+    int shift = 126 - (int)(a >> 23); /* subnormal: mant * 2^(e - 126) units of 2^-24 */
+    if (shift > 24) return sign;
+    uint32_t mant = (a & 0x7FFFFFu) | 0x800000u, h = mant >> shift, rem = mant & ((1u << shift) - 1u);
+    uint32_t half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (h & 1u))) h++;
+    return sign | (uint16_t)h;
+}
+
+/* n bf16 values at dst to fp16 in place (what a trainer saving fp16 writes). */
+static void to_f16(uint8_t *dst, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        uint16_t b;
+        memcpy(&b, dst + 2 * i, 2);
+        b = f32_to_f16(rf_bf16_to_f32(b));
+        memcpy(dst + 2 * i, &b, 2);
+    }
+}
 
 static refit_status fill_cb(void *user, size_t index, uint8_t *dst, uint64_t nbytes) {
     file_ctx_t *fc = user;
@@ -569,7 +616,13 @@ static refit_status fill_cb(void *user, size_t index, uint8_t *dst, uint64_t nby
     if (nbytes != t->bytes || !dst)
         return rf_error(REFIT_ERR_INTERNAL, "%s: fill of %llu bytes, expected %llu",
                         t->name, (unsigned long long)nbytes, (unsigned long long)t->bytes);
-    fill_tensor(t->name, fc->seed, dst, t->nelem);
+    if (fc->dtype == RF_DT_F32) { /* the bf16 values in the upper half, widened forward in place */
+        fill_tensor(t->name, fc->seed, dst + 2 * t->nelem, t->nelem);
+        widen_f32(dst, t->nelem);
+    } else {
+        fill_tensor(t->name, fc->seed, dst, t->nelem);
+        if (fc->dtype == RF_DT_F16) to_f16(dst, t->nelem);
+    }
     fc->prog.bytes_done += t->bytes;
     fc->prog.tensor = t->name;
     if (fc->progress) fc->progress(fc->user, &fc->prog);
@@ -585,7 +638,7 @@ static refit_status write_file(const char *dir, file_ctx_t *fc) {
     RF_CHECK_GOTO(rf_st_writer_meta(w, "format", "pt"), out);
     for (size_t i = 0; i < fc->count; i++) {
         const synth_tensor_t *t = &fc->plan->t[fc->first + i];
-        RF_CHECK_GOTO(rf_st_writer_add(w, t->name, RF_DT_BF16, t->ndim, t->shape, NULL), out);
+        RF_CHECK_GOTO(rf_st_writer_add(w, t->name, fc->dtype, t->ndim, t->shape, NULL), out);
     }
     RF_CHECK_GOTO(rf_st_writer_write(w, path, fill_cb, fc), out);
     fc->prog.tensor = NULL;
@@ -613,11 +666,18 @@ static refit_status check_family(const rf_model_config_t *c) {
 
 refit_status rf_synth_write(const char *dir, const rf_model_config_t *cfg, int n_files,
                             uint64_t seed, rf_synth_progress_fn progress, void *user) {
+    return rf_synth_write_as(dir, cfg, n_files, seed, RF_DT_BF16, progress, user);
+}
+
+refit_status rf_synth_write_as(const char *dir, const rf_model_config_t *cfg, int n_files, uint64_t seed,
+                               rf_dtype_t dtype, rf_synth_progress_fn progress, void *user) {
     if (!dir || !cfg) return rf_error(REFIT_ERR_INVALID_ARG, "NULL argument");
+    if (dtype != RF_DT_BF16 && dtype != RF_DT_F16 && dtype != RF_DT_F32)
+        return rf_error(REFIT_ERR_INVALID_ARG, "synth: dtype %s (BF16, F16 or F32)", rf_dtype_name(dtype));
     RF_CHECK(check_family(cfg));
     plan_t plan;
     refit_status st;
-    RF_CHECK(plan_tensors(cfg, &plan));
+    RF_CHECK(plan_tensors(cfg, rf_dtype_size(dtype), &plan));
     if (n_files < 1 || n_files > 99999 || (size_t)n_files > plan.n) {
         st = rf_error(REFIT_ERR_INVALID_ARG, "%d files for %zu tensors (need 1..%zu)",
                       n_files, plan.n, plan.n < 99999 ? plan.n : 99999);
@@ -630,9 +690,9 @@ refit_status rf_synth_write(const char *dir, const rf_model_config_t *cfg, int n
      * that silently mixes old and new files. */
     RF_CHECK_GOTO(remove_stale(dir, "model.safetensors.index.json"), out);
     if (n_files > 1) RF_CHECK_GOTO(remove_stale(dir, "model.safetensors"), out);
-    RF_CHECK_GOTO(write_config(dir, cfg), out);
+    RF_CHECK_GOTO(write_config(dir, cfg, dtype), out);
 
-    file_ctx_t fc = {.plan = &plan, .seed = seed, .progress = progress, .user = user};
+    file_ctx_t fc = {.plan = &plan, .dtype = dtype, .seed = seed, .progress = progress, .user = user};
     fc.prog.n_files = n_files;
     fc.prog.bytes_total = plan.total;
     char fname[64];

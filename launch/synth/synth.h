@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "model.h"
+#include "safetensors.h"
 
 /* ---- presets ----------------------------------------------------------
  * tiny, tiny-qwen2, tiny-qwen3, tiny-mistral (CI-sized, divide at tp 1..8),
@@ -66,6 +67,14 @@ refit_status rf_synth_total_bytes(const rf_model_config_t *cfg, uint64_t *bytes,
  * 1 <= n_files <= number of tensors (and <= 99999). `progress` may be NULL. */
 refit_status rf_synth_write(const char *dir, const rf_model_config_t *cfg, int n_files,
                             uint64_t seed, rf_synth_progress_fn progress, void *user);
+
+/* rf_synth_write with the tensors stored as `dtype` (RF_DT_BF16, RF_DT_F16
+ * or RF_DT_F32; config.json's torch_dtype says which): the same bf16
+ * values, widened exactly to F32, or rounded
+ * to F16 (nearest even: a value below F16's normal range loses bits, so an
+ * F16 checkpoint's bf16 conversion can differ from the BF16 one's there). */
+refit_status rf_synth_write_as(const char *dir, const rf_model_config_t *cfg, int n_files, uint64_t seed,
+                               rf_dtype_t dtype, rf_synth_progress_fn progress, void *user);
 
 /* The bf16 value of element `index` of tensor `name` as rf_synth_write
  * writes it: lets tests check bytes without keeping a copy. */

@@ -128,9 +128,9 @@ row_dtype() {
   local t=model.layers.0.self_attn.q_proj.weight f
   f=$("$PYTHON" -c "import json; print(json.load(open('$WORK/g1/model.safetensors.index.json'))['weight_map']['$t'])")
   "$PYTHON" "$SRC/tests/cli/retype.py" "$WORK/g1/$f" "$t"
-  expect_re "F64 tensor" 1 "NOT committed .*rank 0: unsupported dtype F64 in tensor $t of file $WORK/g1/$f \\(refit reads BF16\\)$" \
+  expect_re "F64 tensor" 1 "NOT committed .*rank 0: unsupported dtype F64 in tensor $t of file $WORK/g1/$f \\(refit reads BF16, F16, F32\\)$" \
     mpirun_np 2 "$REFIT" run --checkpoint "$WORK/g0" --checkpoint "$WORK/g1"
-  expect_line "plan names it too" 1 "refit plan: unsupported dtype F64 in tensor $t of file $WORK/g1/$f (refit reads BF16)" \
+  expect_line "plan names it too" 1 "refit plan: unsupported dtype F64 in tensor $t of file $WORK/g1/$f (refit reads BF16, F16, F32)" \
     "$REFIT" plan --checkpoint "$WORK/g1"
 }
 

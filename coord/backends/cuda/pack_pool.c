@@ -2,6 +2,7 @@
  * counter, joined with a done counter (no per-bucket thread creation). */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,7 @@ struct rf_pack_pool {
     uint64_t job_gen; /* bumped per job; workers run each generation once */
     bool use_pread;
     refit_status failed; /* first failure of any share of the current job */
+    char why[1024];      /* its message: errors are per thread (rf_common.h) */
     int done;
     bool quit;
     pack_job_t job;
@@ -53,9 +55,13 @@ static void *worker(void *argp) {
         seen = p->job_gen;
         pack_job_t job = p->job;
         PTHREAD_MUST(pthread_mutex_unlock(&p->mu));
+        rf_err_clear(); /* this job's first cause, not an earlier job's */
         refit_status st = run_share(p, &job, arg->index);
         PTHREAD_MUST(pthread_mutex_lock(&p->mu));
-        if (st != REFIT_OK && p->failed == REFIT_OK) p->failed = st;
+        if (st != REFIT_OK && p->failed == REFIT_OK) {
+            p->failed = st;
+            snprintf(p->why, sizeof p->why, "%s", rf_err_msg());
+        }
         if (++p->done == p->n - 1) PTHREAD_MUST(pthread_cond_signal(&p->done_cv));
     }
     PTHREAD_MUST(pthread_mutex_unlock(&p->mu));
@@ -131,7 +137,8 @@ refit_status rf_pack_pool_run(rf_pack_pool_t *p, const rf_param_t *params, const
     refit_status st = run_share(p, &job, 0);
     PTHREAD_MUST(pthread_mutex_lock(&p->mu));
     while (p->done < p->n - 1) PTHREAD_MUST(pthread_cond_wait(&p->done_cv, &p->mu));
-    if (st == REFIT_OK) st = p->failed;
+    if (st == REFIT_OK && p->failed != REFIT_OK) /* a worker's cause, on the caller's thread */
+        st = rf_error_replace(p->failed, "%s", p->why);
     PTHREAD_MUST(pthread_mutex_unlock(&p->mu));
     return st;
 }

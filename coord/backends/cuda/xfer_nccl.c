@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "backend_cuda.h"
+#include "pack_device.h"
 #include "rf_settings.h"
 
 /* REFIT_PACK_THREADS, or 0: one per online CPU, at most 32. */
@@ -80,13 +81,15 @@ void rf_nccl_fini(rf_cuda_t *c) {
     c->pool = NULL;
 }
 
-/* The ring stays allocated between loads (same bucket every load). */
-static refit_status ensure_ring(rf_backend_t *b, rf_cuda_t *c, uint64_t bucket, bool root) {
-    if (c->ring_bytes == bucket) return REFIT_OK;
+/* The ring stays allocated between loads (same bucket every load); the
+ * pinned side only on a rank that packs from host memory or files. */
+static refit_status ensure_ring(rf_backend_t *b, rf_cuda_t *c, uint64_t bucket, bool pinned) {
+    if (c->ring_bytes == bucket && (!pinned || c->pinned[0])) return REFIT_OK;
+    if (c->ring_bytes) rf_backend_account(b, RF_CUDA_RING * c->ring_bytes, false);
     free_ring(c);
     for (int i = 0; i < RF_CUDA_RING; i++) {
         CUDA_CHECK(cudaMalloc(&c->dbuf[i], bucket), "device bucket");
-        if (root) CUDA_CHECK(cudaHostAlloc(&c->pinned[i], bucket, cudaHostAllocDefault), "pinned bucket");
+        if (pinned) CUDA_CHECK(cudaHostAlloc(&c->pinned[i], bucket, cudaHostAllocDefault), "pinned bucket");
     }
     c->ring_bytes = bucket;
     rf_backend_account(b, RF_CUDA_RING * bucket, true);
@@ -118,25 +121,57 @@ static refit_status unpack(run_t *r, int group, size_t k, const uint8_t *dbuf) {
     return REFIT_OK;
 }
 
+/* Bucket k of group g into device slot s on s_h2d, ev_h2d[s] recorded
+ * after it: from files or host memory packed into the pinned bucket and
+ * copied up, or (x->device_src) with device copies straight into the slot.
+ * A packing failure is kept in r->failed and the slot still goes on: no
+ * peer may wait forever for it. */
+static refit_status fill_slot(run_t *r, size_t k, int g, int s, bool reused) {
+    rf_cuda_t *c = r->c;
+    const rf_xfer_t *x = r->x;
+    uint64_t bytes = rf_plan_bucket_bytes(x->plan, g, k);
+    /* the slot's last use: sent (rank 0) and unpacked */
+    CUDA_CHECK(cudaStreamWaitEvent(c->s_h2d, c->ev_sent[s], 0), "wait");
+    CUDA_CHECK(cudaStreamWaitEvent(c->s_h2d, c->ev_free[s], 0), "wait");
+    refit_status pst;
+    double t0 = rf_now();
+    if (x->device_src) {
+        pst = rf_pack_device(x, g, k, c->dbuf[s], c->s_h2d);
+    } else {
+        if (reused) {
+            CUDA_CHECK(cudaEventSynchronize(c->ev_h2d[s]), "pinned bucket reuse");
+            c->wait_seconds += rf_now() - t0;
+            t0 = rf_now();
+        }
+        pst = rf_pack_pool_run(c->pool, x->params, x->plan, x->src, g, k, c->pinned[s]);
+        if (pst == REFIT_OK && x->packed) x->packed(x->user, g, k, c->pinned[s]);
+        CUDA_CHECK(cudaMemcpyAsync(c->dbuf[s], c->pinned[s], bytes, cudaMemcpyHostToDevice, c->s_h2d),
+                   "host to device");
+    }
+    c->pack_seconds += rf_now() - t0;
+    if (pst != REFIT_OK && r->failed == REFIT_OK) r->failed = pst;
+    CUDA_CHECK(cudaEventRecord(c->ev_h2d[s], c->s_h2d), "event");
+    return REFIT_OK;
+}
+
+/* A local source (x->local): this rank's own bucket k through slot s, then
+ * unpacked; nothing crosses NCCL. */
+static refit_status local_item(run_t *r, size_t k, int g, int s, bool reused, uint64_t *moved) {
+    rf_cuda_t *c = r->c;
+    RF_CHECK(fill_slot(r, k, g, s, reused));
+    CUDA_CHECK(cudaStreamWaitEvent(c->s_comp, c->ev_h2d[s], 0), "wait");
+    RF_CHECK(unpack(r, g, k, c->dbuf[s]));
+    CUDA_CHECK(cudaEventRecord(c->ev_free[s], c->s_comp), "event");
+    *moved += rf_plan_bucket_bytes(r->x->plan, g, k);
+    return REFIT_OK;
+}
+
 /* Rank 0: one item (bucket k of group g) through slot s. */
 static refit_status root_item(run_t *r, size_t k, int g, int s, bool reused, uint64_t *moved) {
     rf_cuda_t *c = r->c;
     const rf_xfer_t *x = r->x;
     uint64_t bytes = rf_plan_bucket_bytes(x->plan, g, k);
-    if (reused) {
-        double t0 = rf_now();
-        CUDA_CHECK(cudaEventSynchronize(c->ev_h2d[s]), "pinned bucket reuse");
-        c->wait_seconds += rf_now() - t0;
-    }
-    double t0 = rf_now();
-    refit_status pst = rf_pack_pool_run(c->pool, x->params, x->plan, x->src, g, k, c->pinned[s]);
-    c->pack_seconds += rf_now() - t0;
-    if (pst != REFIT_OK && r->failed == REFIT_OK) r->failed = pst; /* send anyway: nobody may hang */
-    if (pst == REFIT_OK && x->packed) x->packed(x->user, g, k, c->pinned[s]);
-    CUDA_CHECK(cudaStreamWaitEvent(c->s_h2d, c->ev_sent[s], 0), "wait");
-    CUDA_CHECK(cudaStreamWaitEvent(c->s_h2d, c->ev_free[s], 0), "wait");
-    CUDA_CHECK(cudaMemcpyAsync(c->dbuf[s], c->pinned[s], bytes, cudaMemcpyHostToDevice, c->s_h2d), "host to device");
-    CUDA_CHECK(cudaEventRecord(c->ev_h2d[s], c->s_h2d), "event");
+    RF_CHECK(fill_slot(r, k, g, s, reused));
     int world = rf_comm_world(x->comm), tp = x->tp;
     if (world > 1 && x->bcast) { /* every rank gets every item; members keep theirs */
         CUDA_CHECK(cudaStreamWaitEvent(c->s_nccl, c->ev_h2d[s], 0), "wait");
@@ -186,18 +221,29 @@ refit_status rf_xfer_cuda_run(rf_backend_t *b, const rf_xfer_t *x, uint64_t *byt
     rf_cuda_t *c = b->impl;
     bool root = rf_comm_rank(x->comm) == 0;
     int tp = x->tp, mine = rf_comm_tp_rank(x->comm);
-    /* every rank must have its ring before rank 0 starts sending */
-    refit_status st = rf_comm_agree(x->comm, ensure_ring(b, c, x->plan->bucket, root));
+    /* every rank must have its ring before rank 0 starts sending; a rank
+     * that packs from files or host memory needs the pinned side and the
+     * packing threads (rank 0's are made at set-up) */
+    bool packs = (root || x->local) && !x->device_src;
+    refit_status st = ensure_ring(b, c, x->plan->bucket, packs);
+    if (st == REFIT_OK && packs && !c->pool) {
+        int threads = 1;
+        st = pack_threads(&threads);
+        if (st == REFIT_OK) st = rf_pack_pool_create(threads, true, &c->pool);
+    }
+    st = rf_comm_agree(x->comm, st);
     run_t r = {.b = b, .c = c, .x = x, .failed = REFIT_OK};
     c->pack_seconds = c->wait_seconds = 0;
     double t0 = rf_now();
     uint64_t moved = 0, total = 0; /* rank 0: every stream once; a receiver: its own */
-    for (int g = 0; g < tp; g++) total += root || g == mine ? rf_plan_total(x->plan, g) : 0;
+    for (int g = 0; g < tp; g++) total += (root && !x->local) || g == mine ? rf_plan_total(x->plan, g) : 0;
     size_t item = 0;
     for (size_t k = 0; k < x->plan->max_buckets && st == REFIT_OK; k++)
         for (int g = 0; g < tp && st == REFIT_OK; g++) {
             if (k >= rf_plan_buckets(x->plan, g)) continue; /* a shorter stream (fewer experts under --moe ep) */
-            if (root) st = root_item(&r, k, g, (int)(item % RF_CUDA_RING), item >= RF_CUDA_RING, &moved);
+            if (x->local && g != mine) continue;
+            if (x->local) st = local_item(&r, k, g, (int)(item % RF_CUDA_RING), item >= RF_CUDA_RING, &moved);
+            else if (root) st = root_item(&r, k, g, (int)(item % RF_CUDA_RING), item >= RF_CUDA_RING, &moved);
             else if (g == mine || x->bcast) st = recv_item(&r, k, g, g == mine, (int)(item % RF_CUDA_RING), &moved);
             else continue;
             item++;
@@ -208,7 +254,7 @@ refit_status rf_xfer_cuda_run(rf_backend_t *b, const rf_xfer_t *x, uint64_t *byt
         if (e == cudaSuccess) e = cudaStreamSynchronize(c->s_h2d);
         if (e != cudaSuccess) st = rf_cuda_fail(e, "data plane");
     }
-    if (root)
+    if (root && c->pool)
         RF_INFO("comm", "data plane: %.1f ms, of which packing %.1f ms (%d threads, pread) and waiting for "
                 "pinned buckets %.1f ms; %zu items, bucket %llu bytes", 1e3 * (rf_now() - t0), 1e3 * c->pack_seconds,
                 rf_pack_pool_threads(c->pool), 1e3 * c->wait_seconds, item, (unsigned long long)x->plan->bucket);

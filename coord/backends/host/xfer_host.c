@@ -66,7 +66,33 @@ static refit_status run_group(xfer_state_t *s, uint8_t *bufs[2], uint64_t *moved
     return st;
 }
 
+/* A local source (x->local): this rank packs its own group's buckets and
+ * unpacks them itself; no broadcast, so a failure of one rank is met at
+ * the agreement after the transfer. */
+static refit_status run_local(xfer_state_t *s, uint8_t *buf) {
+    const rf_plan_t *plan = s->x->plan;
+    for (size_t k = 0; k < rf_plan_buckets(plan, s->group) && s->failed == REFIT_OK; k++) {
+        uint64_t bytes = rf_plan_bucket_bytes(plan, s->group, k);
+        s->failed = rf_pack_bucket(plan, s->x->params, s->x->src, s->group, k, 0, bytes, false, buf);
+        if (s->failed == REFIT_OK) unpack_bucket(s, k, buf);
+        s->done += bytes;
+        if (s->x->progress) s->x->progress(s->x->user, s->done, s->total);
+    }
+    return s->failed;
+}
+
 refit_status rf_xfer_host_run(const rf_xfer_t *x, uint64_t *bytes_moved) {
+    if (x->local) {
+        xfer_state_t s = {.x = x, .failed = REFIT_OK, .group = rf_comm_tp_rank(x->comm), .keep = true};
+        s.total = rf_plan_total(x->plan, s.group);
+        uint8_t *buf = malloc(x->plan->bucket);
+        refit_status st = buf ? run_local(&s, buf)
+                              : rf_error(REFIT_ERR_NOMEM, "a staging bucket of %llu bytes",
+                                         (unsigned long long)x->plan->bucket);
+        free(buf);
+        *bytes_moved = s.done; /* read from the source by this rank; none sent */
+        return st;
+    }
     xfer_state_t s = {.x = x, .failed = REFIT_OK};
     uint8_t *bufs[2] = {malloc(x->plan->bucket), malloc(x->plan->bucket)};
     refit_status st = REFIT_OK;
