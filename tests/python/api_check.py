@@ -103,7 +103,7 @@ def stage_mapping(ctx, ckpt1):
     """stage({name: array}) from rank 0's memory, then from every rank's
     (issue 11's sources API): the same bytes as from the directory."""
     if not _lib.has(refit._LIB, "refit_stage_source"):
-        print("NOTE: this librefit.so has no sources API: stage(mapping) not checked", flush=True)
+        check(False, "this librefit.so has no refit_stage_source (refit.h declares it)")
         return
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ref"))
     import st
