@@ -50,7 +50,7 @@ rf_vote_state_t rf_guard_vote_doom(rf_guard_t *g, refit_status status, const cha
     if (at == RF_VOTE_VOTING) {
         g->vote = RF_VOTE_DOOMED;
         g->doom_status = status;
-        snprintf(g->doom, sizeof g->doom, "%s", cause);
+        snprintf(g->doom, sizeof g->doom, "%.*s", (int)sizeof g->doom - 1, cause); /* a longer cause is cut */
     }
     PTHREAD_MUST(pthread_mutex_unlock(&g->vmu));
     return at;
