@@ -12,8 +12,8 @@
 #            memory (`rank-device`), one call each, each with its floor
 #            measured in that call (NCCL sends from rank 0; device copy)
 #   engine   5. tests/gpu/python_engine.sh at tp 2 and 4 (when present; called
-#            as `python_engine.sh REFIT TP` with RF_MPIEXEC and PYTHON set,
-#            exit 0 = pass: the python branch's script must match)
+#            as `NP=TP python_engine.sh BUILD_DIR` with PYTHON set,
+#            exit 0 = pass)
 #   moe      3. qwen3-30b-a3b preset, fp8-block, tp 4, --moe tp|ep, rank-0
 #            reader and --readers all
 #   scaling  4. bench/scaling.sh --backend cuda over 1, 2, 4 (8) GPUs
@@ -115,7 +115,7 @@ engine_step() {
   if [ ! -f tests/gpu/python_engine.sh ]; then skip "python engine (5)" "no tests/gpu/python_engine.sh"; return 0; fi
   for tp in 2 4; do
     fits "$tp" "python engine tp $tp" && room 120 "python engine tp $tp" || continue
-    x "engine-tp$tp" 300 env RF_MPIEXEC="$MPI -np" PYTHON=python3 bash tests/gpu/python_engine.sh "$B/refit" "$tp"
+    x "engine-tp$tp" 300 env NP="$tp" PYTHON=python3 bash tests/gpu/python_engine.sh "$B"
     row check --run 5 --name "engine-tp$tp" --log "$O/engine-tp$tp.log" --rc "$XRC"
   done
 }

@@ -60,7 +60,7 @@ for moe in tp ep; do
 done
 has "$m4" "15.4 scaling over 1 2 4" "bench/scaling.sh --backend cuda --np '1 2 4'"
 for tp in 2 4; do
-  either "$m4" "15.5 python engine tp $tp" "tests/gpu/python_engine.sh build-gpu/refit $tp" "skipped: python engine \(5\): no tests/gpu/python_engine.sh"
+  either "$m4" "15.5 python engine tp $tp" "NP=$tp PYTHON=python3 bash tests/gpu/python_engine.sh build-gpu" "skipped: python engine \(5\): no tests/gpu/python_engine.sh"
 done
 has "$m4" "15 table into multi.md" "multi_table.py table .*> \S+/multi.md"
 has "$m4" "15 build as gpu_wave.sh" "STEPS=build .*bash bench/gpu_wave.sh"

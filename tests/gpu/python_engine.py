@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""The reference engine on one GPU (cuda backend, tp 1), every family and
-scheme, with a CUDA graph of the decode step replayed across a reload.
+"""The reference engine on the GPUs of one machine (cuda backend, tp = the
+MPI world size: 1 on one GPU, 2 or 4 in the multi-GPU run of issue 15,
+all-reduces over NCCL inside the captured graph), every family and scheme,
+with a CUDA graph of the decode step replayed across a reload.
 
 Per family and scheme:
   1. Context(backend="cuda", tp=1), open generation 0, Engine(device="cuda")
@@ -20,7 +22,7 @@ Per family and scheme:
      from gen 0's).
 Prints one PASS/FAIL line per check with max abs diff and cosine.
 
-usage: mpirun -np 1 python_engine.py CKPTS [FAMILIES] [QUANTS]
+usage: mpirun -np TP python_engine.py CKPTS [FAMILIES] [QUANTS]
 Exit 0 when all passed, 1 otherwise, 77 without torch, transformers or a GPU.
 """
 import os
@@ -49,6 +51,11 @@ COS_MIN = 0.995  # the eager prefill's whole logits matrix vs transformers
 COS_ROW_MIN = 0.99
 EAGER_TOL = 0.02  # graph replay vs the eager decode step, relative to the largest logit
 FAILS = []
+# tp = the world: every rank holds the full logits (the engine gathers the
+# lm_head), so every rank checks them; lines carry the rank beyond tp 1
+WORLD = int(os.environ.get("OMPI_COMM_WORLD_SIZE", os.environ.get("PMI_SIZE", "1")))
+RANK = int(os.environ.get("OMPI_COMM_WORLD_RANK", os.environ.get("PMI_RANK", "0")))
+WHO = "rank %d: " % RANK if WORLD > 1 else ""
 
 
 def compare(a, b):
@@ -59,7 +66,7 @@ def compare(a, b):
 def say(ok, tag, what):
     if not ok:
         FAILS.append(tag)
-    print("%s: %s: %s" % ("PASS" if ok else "FAIL", tag, what), flush=True)
+    print("%s: %s%s: %s" % ("PASS" if ok else "FAIL", WHO, tag, what), flush=True)
 
 
 def vs_refs(tag, logits, refs, what, row=None):
@@ -120,7 +127,7 @@ def run(ckpts, family, quant):
     ck = [os.path.join(ckpts, family, "gen%d" % g) for g in (0, 1)]
     refs = [torch.load(os.path.join(ckpts, family, "gen%d.logits.pt" % g)) for g in (0, 1)]
     tokens = refs[0]["tokens"]
-    with refit.Context(tp=1, quant=quant, backend="cuda", timeout=120) as ctx:
+    with refit.Context(tp=WORLD, quant=quant, backend="cuda", timeout=120) as ctx:
         ctx.open(ck[0])
         eng = Engine(ctx, ck[0], device="cuda")
         ctx.load(ck[0])
@@ -161,7 +168,7 @@ def main():
                 run(ckpts, family, quant)
             except Exception as e:  # one case's crash must not hide the others'
                 say(False, "%s %s" % (family, quant), "raised %s: %s" % (type(e).__name__, e))
-    print("%d failures" % len(FAILS))
+    print("%s%d failures" % (WHO, len(FAILS)))
     sys.exit(1 if FAILS else 0)
 
 

@@ -3,7 +3,8 @@
 # scheme, the decode step's CUDA graph replayed across a reload
 # (tests/gpu/python_engine.py). Needs a CUDA build of librefit.so and a
 # Python with CUDA torch and transformers (PYTHON, default python3).
-# usage: bash tests/gpu/python_engine.sh BUILD_DIR [FAMILIES] [QUANTS]
+# usage: [NP=N] bash tests/gpu/python_engine.sh BUILD_DIR [FAMILIES] [QUANTS]
+#   NP: ranks = tp (default 1; one GPU each: the multi-GPU run of issue 15)
 #   e.g. bash tests/gpu/python_engine.sh build-gpu   (from bench/gpu_wave.sh: STEPS="build python")
 # Exit 0 all passed, 1 a failure, 77 skipped (no torch/transformers/GPU).
 set -uo pipefail
@@ -23,4 +24,5 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/refit-pyengine-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 "$PYTHON" "$here/../python/make_hf_ckpts.py" "$work/ckpts" >"$work/ckpts.log" 2>&1 || { cat "$work/ckpts.log"; exit 1; }
 # shellcheck disable=SC2068
-mpirun -np 1 "$PYTHON" "$here/python_engine.py" "$work/ckpts" ${@:2}
+mpirun -np "${NP:-1}" --bind-to none -x NCCL_NVLS_ENABLE -x REFIT_LIBRARY -x PYTHONPATH -x PYTHONUNBUFFERED \
+  "$PYTHON" "$here/python_engine.py" "$work/ckpts" ${@:2}
