@@ -33,22 +33,14 @@
 #include "gpu/local_gpu.h"
 #endif
 
+#include "../rank_check.h"
 #include "refit.h"
 
-static int rank, world, failures;
+static int world;
 /* hang's BACKEND: where the context and the engine's buffers live */
 static refit_backend backend = REFIT_BACKEND_HOST;
 static int device = -1; /* cuda: this rank's GPU (the context's and the buffers') */
 
-#define CHECK(cond, ...)                                               \
-    do {                                                               \
-        if (!(cond)) {                                                 \
-            failures++;                                                \
-            fprintf(stderr, "rank %d FAIL line %d: ", rank, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                              \
-            fputc('\n', stderr);                                       \
-        }                                                              \
-    } while (0)
 
 static double now(void) {
     struct timespec t;

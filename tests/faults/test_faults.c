@@ -13,20 +13,11 @@
 #include <zlib.h>
 
 #include "ctx_internal.h"
+#include "../rank_check.h"
 #include "refit.h"
 #include "synth.h"
 
-static int failures;
-static int rank, world;
-#define CHECK(cond, ...)                                               \
-    do {                                                               \
-        if (!(cond)) {                                                 \
-            failures++;                                                \
-            fprintf(stderr, "rank %d FAIL line %d: ", rank, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                              \
-            fputc('\n', stderr);                                       \
-        }                                                              \
-    } while (0)
+static int world;
 
 static char g0[512], g1[512];
 

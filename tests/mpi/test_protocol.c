@@ -9,20 +9,10 @@
 #include <zlib.h>
 
 #include "ctx_internal.h"
+#include "../rank_check.h"
 #include "refit.h"
 #include "synth.h"
 
-static int failures;
-static int rank;
-#define CHECK(cond, ...)                                          \
-    do {                                                          \
-        if (!(cond)) {                                            \
-            failures++;                                           \
-            fprintf(stderr, "rank %d FAIL line %d: ", rank, __LINE__); \
-            fprintf(stderr, __VA_ARGS__);                         \
-            fputc('\n', stderr);                                  \
-        }                                                         \
-    } while (0)
 
 static unsigned long live_crc(refit_ctx *ctx) {
     uLong crc = crc32(0L, Z_NULL, 0);
