@@ -441,6 +441,9 @@ typedef struct refit_source {
     const char *config_dir;      /* memory kinds, state created only: where config.json is (rank 0) */
 } refit_source;
 
+/* Fills *src with the defaults of the fields `struct_size` bytes hold (kind
+ * DIR, readers ROOT, every pointer NULL) and sets src->struct_size. Local,
+ * any thread, allocates nothing; call it through refit_source_default(). */
 REFIT_API void refit_source_init(refit_source *src, size_t struct_size);
 static inline void refit_source_default(refit_source *src) { refit_source_init(src, sizeof *src); }
 
