@@ -145,7 +145,7 @@ refit_status rf_transfer_and_quantize(refit_ctx *ctx, uint64_t *moved) {
                    .bcast = ctx->opt.transfer == REFIT_TRANSFER_BCAST,
                    .dest = xfer_dest, .complete = xfer_complete, .user = ctx, .progress = xfer_progress,
                    .packed = verify && root ? rf_verify_packed : NULL,
-                   .landed = verify && root && ctx->be->ops->leaves ? rf_verify_landed : NULL,
+                   .landed = verify && root ? rf_verify_landed : NULL,
                    .deadline = rf_guard_deadline(ctx->guard)};
     ctx->progress_t0 = ctx->progress_last = rf_now();
     rf_guard_phase(ctx->guard, REFIT_PHASE_TRANSFER);

@@ -20,8 +20,6 @@ void rf_verify_free(rf_verify_t *v) {
     if (!v) return;
     free(v->expected);
     free(v->got);
-    for (int g = 0; v->open && g < v->tp; g++) rf_digest_free(v->open[g]);
-    free(v->open);
     rf_verify_leaves_free(v);
     free(v);
 }
@@ -43,41 +41,19 @@ refit_status rf_verify_begin(refit_ctx *ctx) {
         v->expected = calloc(n * (size_t)tp + 1, sizeof *v->expected);
         v->got = calloc(n + 1, sizeof *v->got);
         if (!v->expected || !v->got) return rf_error(REFIT_ERR_NOMEM, "verify tables for %zu params", n);
-        if (rf_comm_rank(ctx->comm) == 0) {
-            if (!(v->open = calloc((size_t)tp, sizeof *v->open))) return rf_error(REFIT_ERR_NOMEM, "verify digests");
-            for (int g = 0; g < tp; g++) RF_CHECK(rf_digest_new(&v->open[g]));
-        }
     }
     memset(v->expected, 0, n * (size_t)tp * sizeof *v->expected);
     memset(v->got, 0, n * sizeof *v->got);
     v->failed = REFIT_OK;
     v->seconds = 0;
-    v->on_device = rf_comm_rank(ctx->comm) == 0 && ctx->be->ops->leaves;
-    return v->on_device ? rf_verify_leaves_begin(ctx) : REFIT_OK;
+    return rf_comm_rank(ctx->comm) == 0 ? rf_verify_leaves_begin(ctx) : REFIT_OK;
 }
 
 void rf_verify_packed(void *user, int group, size_t k, const uint8_t *bucket) {
     refit_ctx *ctx = user;
     rf_verify_t *v = ctx->verify;
     double t0 = rf_now();
-    if (v->on_device) { /* whole chunks are hashed on the device as the bucket lands */
-        rf_verify_leaves_packed(ctx, group, k, bucket);
-        v->seconds += rf_now() - t0;
-        return;
-    }
-    rf_plan_iter_t it;
-    rf_seg_t seg;
-    /* a group's stream holds each param's slice whole and in order, so one
-     * open digest per stream is enough (the cuda data plane interleaves the
-     * groups' buckets): reset at a slice's first byte, recorded at its last */
-    rf_digest_t *d = v->open[group];
-    for (rf_plan_iter_init(&ctx->plan, group, k, 0, UINT64_MAX, &it); rf_plan_iter_next(&ctx->plan, &it, &seg);) {
-        if (seg.param_off == 0) rf_digest_reset(d);
-        refit_status st = rf_digest_update(d, bucket + seg.bucket_off, seg.len);
-        if (st != REFIT_OK && v->failed == REFIT_OK) v->failed = st;
-        if (seg.param_off + seg.len == rf_plan_param_bytes(&ctx->plan, group, seg.param))
-            v->expected[(size_t)group * v->n + seg.param] = rf_digest_value(d);
-    }
+    rf_verify_leaves_packed(ctx, group, k, bucket); /* the cut chunks; whole ones are hashed where they land */
     v->seconds += rf_now() - t0;
 }
 
@@ -85,7 +61,7 @@ refit_status rf_verify_finish(refit_ctx *ctx) {
     rf_verify_t *v = ctx->verify;
     double t0 = rf_now();
     refit_status st = ctx->be->ops->digest_collect(ctx->be, v->got, v->n);
-    if (st == REFIT_OK && v->on_device) st = rf_verify_leaves_finish(ctx);
+    if (st == REFIT_OK && rf_comm_rank(ctx->comm) == 0) st = rf_verify_leaves_finish(ctx);
     /* every rank joins the broadcast, whatever happened to it locally */
     refit_status bst = rf_comm_bcast(ctx->comm, v->expected, v->n * (size_t)v->tp * sizeof *v->expected);
     if (st == REFIT_OK) st = bst;
@@ -101,7 +77,7 @@ refit_status rf_verify_finish(refit_ctx *ctx) {
                       p->name, g, (unsigned long long)bytes, v->got[i], want);
     }
     v->seconds += rf_now() - t0;
-    if (v->on_device)
+    if (rf_comm_rank(ctx->comm) == 0)
         RF_INFO("verify", "generation %lld: %zu slices checked in %.1f ms (rank 0: %zu chunk hashes, %zu of them of"
                 " chunks a bucket boundary cut, gathered on the host)", (long long)ctx->loading, v->n, 1e3 * v->seconds,
                 v->n_leaves, v->n_partial);

@@ -1,6 +1,8 @@
 /* --verify (issue 14, item 5): what landed is what rank 0 sent. Rank 0
- * digests every param's slice for every tp rank as it packs the buckets
- * (in stream order, from the packed bucket), every rank digests the bf16
+ * digests every param's slice for every tp rank from the buckets it
+ * sends (verify_leaves.c: whole 64 KiB chunks hashed by the backend where
+ * each bucket lands, the chunks a bucket boundary cuts on the host, in
+ * stream order), every rank digests the bf16
  * slice it received as it lands (the backend's digest(): libxxhash on the
  * host, the XXH64-tree kernels on the GPU, same definition: digest.h), and
  * after R3 rank 0 broadcasts the expected digests; a mismatch fails the
@@ -18,12 +20,10 @@ typedef struct rf_verify {
     int tp;
     uint64_t *expected; /* [tp * n]: rank 0's digest of param i's slice for tp rank g at [g * n + i] */
     uint64_t *got;      /* [n]: this rank's digest of what it received */
-    rf_digest_t **open; /* rank 0, [tp]: the slice being packed in each group's stream */
     refit_status failed;
     double seconds;     /* this load's verify time on this rank (digests and the comparison) */
-    /* rank 0 on a backend with leaves() (verify_leaves.c): whole chunks
-     * hashed on the device, cut chunks on the host */
-    bool on_device;
+    /* rank 0 (verify_leaves.c): whole chunks hashed by the backend's
+     * leaves(), cut chunks on the host */
     uint64_t *leaf_off;  /* [tp * n + 1]: first leaf slot of (group g, param i) at [g * n + i] */
     size_t n_leaves;
     uint64_t *leaves;    /* [n_leaves] at finish */
@@ -42,14 +42,14 @@ typedef struct rf_leaf rf_leaf_t;
 
 /* Before R3 of a load with --verify: fresh tables for the snapshot's params. */
 refit_status rf_verify_begin(refit_ctx *ctx);
-/* rf_xfer_t.packed: rank 0 digests the slices in packed bucket k of `group`. */
+/* rf_xfer_t.packed: rank 0 gathers the cut chunks of packed bucket k of `group`. */
 void rf_verify_packed(void *user, int group, size_t k, const uint8_t *bucket);
 /* After R3 on every rank (a collective: rank 0's broadcast of the expected
  * digests): compares; REFIT_ERR_MISMATCH naming the first param whose
  * received slice differs. */
 refit_status rf_verify_finish(refit_ctx *ctx);
 void rf_verify_free(rf_verify_t *v);
-/* verify_leaves.c: rank 0 on a backend with leaves(). */
+/* verify_leaves.c: rank 0's side. */
 refit_status rf_verify_leaves_begin(refit_ctx *ctx);
 void rf_verify_leaves_packed(refit_ctx *ctx, int group, size_t k, const uint8_t *bucket);
 /* rf_xfer_t.landed */

@@ -48,9 +48,9 @@ typedef struct {
     void (*progress)(void *user, uint64_t done, uint64_t total);
     /* rank 0, optional (NULL: none): bucket k of group `group`'s stream is
      * packed at `bucket` (host memory) and about to be sent; --verify
-     * digests each param's slice from it, in stream order */
+     * gathers from it the chunks a bucket boundary cuts, in stream order */
     void (*packed)(void *user, int group, size_t k, const uint8_t *bucket);
-    /* rank 0, optional (NULL: none), backends with leaves(): bucket k of
+    /* rank 0, optional (NULL: none): bucket k of
      * `group` was just copied to backend memory at `dev_bucket` (cuda:
      * enqueued on the host-to-device stream, not yet done); --verify
      * enqueues the chunk hashes of its whole chunks there (leaves()), in
@@ -102,7 +102,7 @@ typedef struct rf_backend_ops {
     /* Waits for every digest() and copies slots [0, n) to out; a slot no
      * digest() wrote since the last collect holds 0. */
     refit_status (*digest_collect)(rf_backend_t *b, uint64_t *out, size_t n);
-    /* Optional (NULL: rank 0 digests the packed host buckets itself).
+    /* --verify on rank 0 (coord/verify_leaves.c), every backend has them.
      * leaves_begin: leaf slots [0, n) zeroed for this load. leaves: enqueues
      * the chunk hashes (digest.h's H_i) of the `bytes` bytes of backend
      * memory at ptr into leaf slots first, first + 1, ..., ordered after the
